@@ -1,0 +1,23 @@
+# The two commands: `make run` (the demo) and `make test` (the test suite).
+# Each creates the virtual environment in .venv on first use and installs the pinned requirements.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test
+
+# A window where there is a display; otherwise the same demo rendered to demo.mp4.
+run: $(VENV)/installed
+	$(PY) launch.py $(if $(DISPLAY),,--headless --output demo.mp4)
+
+test: $(VENV)/installed-dev
+	$(PY) -m pytest
+
+$(VENV)/installed: requirement_realtime.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --no-deps -r requirement_realtime.txt
+	touch $@
+
+$(VENV)/installed-dev: $(VENV)/installed requirement_dev.txt
+	$(PY) -m pip install --no-deps -r requirement_dev.txt
+	touch $@

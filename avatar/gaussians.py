@@ -1,0 +1,63 @@
+"""The value every avatar produces and every rasterizer consumes: a set of 3D Gaussians."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Gaussians:
+    """N Gaussians in world space, with activated attributes (opacities and colours in [0, 1]).
+
+    The shape of each Gaussian is given either by `quats` + `scales` (unit quaternions, w first) or by
+    `covars`. Avatars whose covariances are not a unit quaternion and scales (MonoGaussianAvatar never
+    normalises its quaternions; triangle-bound Gaussians stretch with their triangle) give `covars`.
+    """
+
+    means: Tensor  # (N, 3)
+    opacities: Tensor  # (N,)
+    colors: Tensor  # (N, 3) RGB
+    quats: Tensor | None = None  # (N, 4) w, x, y, z
+    scales: Tensor | None = None  # (N, 3)
+    covars: Tensor | None = None  # (N, 3, 3)
+
+    def __post_init__(self):
+        n = self.means.shape[0]
+        if (self.covars is None) == (self.quats is None or self.scales is None):
+            raise ValueError("Gaussians need either covars or both quats and scales")
+        expected = {"means": (n, 3), "opacities": (n,), "colors": (n, 3)}
+        if self.covars is None:
+            expected |= {"quats": (n, 4), "scales": (n, 3)}
+        else:
+            expected |= {"covars": (n, 3, 3)}
+        for name, shape in expected.items():
+            if tuple(getattr(self, name).shape) != shape:
+                raise ValueError(f"Gaussians.{name} has shape {tuple(getattr(self, name).shape)}, expected {shape}")
+
+    def __len__(self) -> int:
+        return self.means.shape[0]
+
+    def covariances(self) -> Tensor:
+        """(N, 3, 3) world-space covariances: R S S^T R^T, with the quaternion taken as given, as in 3DGS."""
+        if self.covars is not None:
+            return self.covars
+        rs = quaternion_to_matrix(self.quats) * self.scales[:, None, :]
+        return rs @ rs.transpose(1, 2)
+
+    def to(self, device) -> Gaussians:
+        return Gaussians(**{k: (v.to(device) if v is not None else None) for k, v in self.__dict__.items()})
+
+
+def quaternion_to_matrix(q: Tensor) -> Tensor:
+    """(N, 4) quaternions (w, x, y, z) -> (N, 3, 3) matrices, by the 3DGS formula (exact for unit quaternions)."""
+    w, x, y, z = q.unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(q.shape[:-1] + (3, 3))

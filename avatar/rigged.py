@@ -1,0 +1,87 @@
+"""Rigged avatars: Gaussians bound to the triangles of a head model's mesh, each riding its triangle."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from avatar.camera import Camera
+from avatar.gaussians import Gaussians
+from models.head_model import HeadModel, pose_head
+from models.head_model_file import HeadModelError, head_model_arrays, head_model_from_arrays, read_npz, save_npz
+from models.params import FlameParams
+
+KIND_KEY = "livehead_avatar_kind"
+GAUSSIAN_KEYS = ("face_ids", "local_means", "local_covars", "opacities", "colors")
+
+
+def triangle_frames(vertices: Tensor, faces: Tensor) -> tuple[Tensor, Tensor]:
+    """(..., V, 3) vertices, (F, 3) faces -> (..., F, 3, 3) frames [e1 | e2 | unit normal] and (..., F, 3) origins.
+
+    A point's coordinates in its triangle's frame stay fixed while the triangle moves, so the frame maps
+    rest positions to posed ones: an affine map that follows rotation, stretch and shear of the triangle,
+    and keeps distances along the normal.
+    """
+    v0, v1, v2 = (vertices[..., faces[:, i], :] for i in range(3))
+    e1, e2 = v1 - v0, v2 - v0
+    normal = torch.nn.functional.normalize(torch.linalg.cross(e1, e2), dim=-1)
+    return torch.stack([e1, e2, normal], dim=-1), v0
+
+
+@dataclass
+class RiggedAvatar:
+    """Gaussians in triangle coordinates: posing the mesh poses them.
+
+    Per frame: the head model's skinning, one 3x3 frame per triangle, then one affine map per Gaussian.
+    """
+
+    head: HeadModel  # identity baked in
+    face_ids: Tensor  # (N,) the triangle each Gaussian rides
+    local_means: Tensor  # (N, 3) in the triangle's rest frame
+    local_covars: Tensor  # (N, 3, 3) in the triangle's rest frame
+    opacities: Tensor  # (N,)
+    colors: Tensor  # (N, 3)
+    default_camera: Camera
+
+    @staticmethod
+    def bind(head: HeadModel, face_ids: Tensor, means: Tensor, covars: Tensor, opacities: Tensor,
+             colors: Tensor, default_camera: Camera) -> RiggedAvatar:
+        """Bind Gaussians given in the rest (neutral, unposed) space to triangles `face_ids`."""
+        frames, origins = triangle_frames(head.v_template, head.faces)
+        inverse = torch.linalg.inv(frames)[face_ids]  # (N, 3, 3)
+        local_means = (inverse @ (means - origins[face_ids])[..., None])[..., 0]
+        local_covars = inverse @ covars @ inverse.transpose(1, 2)
+        return RiggedAvatar(head, face_ids, local_means, local_covars, opacities, colors, default_camera)
+
+    def gaussians(self, params: FlameParams) -> Gaussians:
+        posed = pose_head(self.head, params.expression[None], params.pose[None], params.translation[None])
+        frames, origins = triangle_frames(posed.vertices[0], self.head.faces)
+        frames, origins = frames[self.face_ids], origins[self.face_ids]  # (N, 3, 3), (N, 3)
+        means = origins + (frames @ self.local_means[..., None])[..., 0]
+        covars = frames @ self.local_covars @ frames.transpose(1, 2)
+        return Gaussians(means=means, opacities=self.opacities, colors=self.colors, covars=covars)
+
+
+def save_rigged_avatar(avatar: RiggedAvatar, path) -> None:
+    """One `.npz`: the head model's arrays (so it also loads as a head model), the Gaussians and the camera."""
+    arrays = head_model_arrays(avatar.head) | avatar.default_camera.to_arrays()
+    arrays |= {f"gaussians/{key}": getattr(avatar, key).numpy() for key in GAUSSIAN_KEYS}
+    arrays[KIND_KEY] = np.array("rigged")
+    save_npz(path, arrays)
+
+
+def load_rigged_avatar(path: Path) -> RiggedAvatar:
+    what_to_do = "give an avatar file written by livehead"
+    arrays = read_npz(path, what_to_do)
+    missing = [key for key in [KIND_KEY, "camera/intrinsics", *(f"gaussians/{k}" for k in GAUSSIAN_KEYS)]
+               if key not in arrays]
+    if missing:
+        raise HeadModelError(f"{path}: missing {', '.join(missing)}; not a rigged avatar; {what_to_do}")
+    head = head_model_from_arrays(path, arrays)
+    gaussians = {key: torch.from_numpy(arrays[f"gaussians/{key}"]) for key in GAUSSIAN_KEYS}
+    if not 0 <= int(gaussians["face_ids"].min()) <= int(gaussians["face_ids"].max()) < len(head.faces):
+        raise HeadModelError(f"{path}: Gaussians bound to triangles the mesh does not have")
+    return RiggedAvatar(head, **gaussians, default_camera=Camera.from_arrays(arrays))

@@ -1,0 +1,110 @@
+"""A FLAME-format head model: buffers, and one pure function that poses them (linear blend skinning)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from models.rotation import axis_angle_to_matrix
+
+
+@dataclass
+class LandmarkEmbedding:
+    """Landmarks as barycentric points on mesh triangles."""
+
+    face_ids: Tensor  # (L,) int64
+    bary: Tensor  # (L, 3)
+
+
+@dataclass
+class HeadModel:
+    """Template mesh, shape / expression / pose-corrective blendshapes, joints and skinning weights.
+
+    Joints follow FLAME: 0 global (root), 1 neck, 2 jaw, 3 left eye, 4 right eye; a model may have other joints
+    as long as `parents` orders every parent before its children.
+    """
+
+    v_template: Tensor  # (V, 3)
+    shapedirs: Tensor  # (V, 3, S)
+    exprdirs: Tensor  # (V, 3, E)
+    posedirs: Tensor  # (9 * (J - 1), V * 3): correctives driven by (R_j - I) of every non-root joint
+    joint_regressor: Tensor  # (J, V)
+    parents: Tensor  # (J,) int64, parents[0] = -1
+    lbs_weights: Tensor  # (V, J)
+    faces: Tensor  # (F, 3) int64
+    expression_names: tuple[str, ...] = ()  # one per expression component where they have meanings
+    landmarks: dict[str, LandmarkEmbedding] = field(default_factory=dict)
+
+    @property
+    def num_shape(self) -> int:
+        return self.shapedirs.shape[2]
+
+    @property
+    def num_expressions(self) -> int:
+        return self.exprdirs.shape[2]
+
+    @property
+    def num_joints(self) -> int:
+        return self.parents.shape[0]
+
+    def with_shape(self, shape: Tensor) -> HeadModel:
+        """The same model with identity coefficients (S,) baked into the template (exact: joints follow)."""
+        return replace(self, v_template=self.v_template + self.shapedirs @ shape.to(self.shapedirs))
+
+
+@dataclass
+class HeadPose:
+    vertices: Tensor  # (B, V, 3)
+    joints: Tensor  # (B, J, 3) posed joint positions
+    transforms: Tensor  # (B, J, 4, 4) rest -> posed transform of each joint (what skinning blends)
+
+
+def pose_head(model: HeadModel, expression: Tensor, pose: Tensor, translation: Tensor | None = None,
+              shape: Tensor | None = None) -> HeadPose:
+    """Pose the head.
+
+    expression: (B, E); pose: (B, J, 3) axis-angle per joint; translation: (B, 3); shape: (B, S) or None
+    (a model whose shape is baked in with `with_shape` needs none).
+    """
+    batch = expression.shape[0]
+    v_shaped = model.v_template + torch.einsum("vce,be->bvc", model.exprdirs, expression)  # (B, V, 3)
+    if shape is not None:
+        v_shaped = v_shaped + torch.einsum("vcs,bs->bvc", model.shapedirs, shape)
+    joints = model.joint_regressor @ v_shaped  # (B, J, 3)
+
+    rotations = axis_angle_to_matrix(pose)  # (B, J, 3, 3)
+    eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+    pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, 9 (J - 1))
+    v_posed = v_shaped + (pose_feature @ model.posedirs).reshape(batch, -1, 3)
+
+    transforms, posed_joints = _chain_transforms(rotations, joints, model.parents)  # (B, J, 4, 4), (B, J, 3)
+    # Skinning: blend the joint transforms per vertex, then apply to the rest-posed vertex.
+    blended = torch.einsum("vj,bjmn->bvmn", model.lbs_weights, transforms)  # (B, V, 4, 4)
+    vertices = (blended[..., :3, :3] @ v_posed[..., None])[..., 0] + blended[..., :3, 3]
+    if translation is not None:
+        vertices = vertices + translation[:, None]
+        posed_joints = posed_joints + translation[:, None]
+        transforms = transforms.clone()
+        transforms[..., :3, 3] += translation[:, None]
+    return HeadPose(vertices, posed_joints, transforms)
+
+
+def _chain_transforms(rotations: Tensor, joints: Tensor, parents: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, J, 3, 3) local rotations about (B, J, 3) rest joints -> (B, J, 4, 4) rest-to-posed transforms
+    and (B, J, 3) posed joint positions."""
+    batch, num_joints = joints.shape[:2]
+    relative = joints.clone()
+    relative[:, 1:] -= joints[:, parents[1:]]
+    local = torch.zeros(batch, num_joints, 4, 4, dtype=joints.dtype, device=joints.device)
+    local[..., :3, :3] = rotations
+    local[..., :3, 3] = relative
+    local[..., 3, 3] = 1
+    world = [local[:, 0]]
+    for parent, j in zip(parents[1:].tolist(), range(1, num_joints)):
+        world.append(world[parent] @ local[:, j])
+    world = torch.stack(world, dim=1)  # joint frames in the posed space
+    # Rest -> posed: undo the rest joint position first.
+    transforms = world.clone()
+    transforms[..., :3, 3] -= (world[..., :3, :3] @ joints[..., None])[..., 0]
+    return transforms, world[..., :3, 3]

@@ -1,0 +1,136 @@
+"""The embedded demo avatar: its rig, its file, and whether a face detector sees it as a face."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from avatar import AvatarError, load_avatar
+from avatar.rasterizer import rasterize
+from avatar.rigged import RiggedAvatar, load_rigged_avatar, save_rigged_avatar
+from models.head_model import pose_head
+from models.params import FlameParams
+from scripts.demo_avatar.face import LOWER_LID, UPPER_LID
+
+torch.set_grad_enabled(False)
+
+
+@pytest.fixture(scope="module")
+def demo() -> RiggedAvatar:
+    return load_avatar()
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from tracking.face_mesh import FaceMeshDetector
+
+    with FaceMeshDetector(static_images=True) as detector:
+        yield detector
+
+
+def params(demo, **named) -> FlameParams:
+    p = FlameParams.neutral(demo.head.num_expressions)
+    for name, value in named.items():
+        if name == "jaw":
+            p.pose[2, 0] = value
+        elif name == "yaw":
+            p.pose[0, 1] = value
+        else:
+            p.expression[demo.head.expression_names.index(name)] = value
+    return p
+
+
+def render(demo, p) -> np.ndarray:
+    image = rasterize(demo.gaussians(p), demo.default_camera, backend="cpu").image
+    return (image.clamp(0, 1) * 255).round().byte().numpy()
+
+
+def test_demo_has_the_expressions_and_joints_the_tracker_needs(demo):
+    assert set(demo.head.expression_names) >= {"smile", "frown", "brow_raise", "blink_left", "blink_right",
+                                               "pucker", "cheek_puff", "mouth_left", "mouth_right"}
+    assert demo.head.num_joints == 5
+    assert len(demo.opacities) > 20_000
+
+
+def test_every_mediapipe_landmark_is_a_vertex_of_the_demo_head(demo):
+    embedding = demo.head.landmarks["mediapipe"]
+    assert embedding.face_ids.shape == (478,)
+    corners = demo.head.faces[embedding.face_ids]  # (478, 3)
+    vertex = (corners * (embedding.bary == 1)).sum(dim=1)
+    assert torch.equal(vertex, torch.arange(478))
+
+
+def test_neutral_gaussians_are_the_bound_rest_gaussians(demo):
+    """Binding and posing are inverse: at neutral, re-binding the posed Gaussians gives the same local coords."""
+    g = demo.gaussians(params(demo))
+    rebound = RiggedAvatar.bind(demo.head, demo.face_ids, g.means, g.covars, g.opacities, g.colors,
+                                demo.default_camera)
+    assert torch.allclose(rebound.local_means, demo.local_means, atol=1e-4)
+    assert torch.allclose(rebound.local_covars, demo.local_covars, atol=1e-6, rtol=1e-3)
+
+
+def test_global_rotation_rotates_the_whole_avatar_rigidly(demo):
+    neutral = demo.gaussians(params(demo))
+    turned = demo.gaussians(params(demo, yaw=math.pi / 2))
+    root = pose_head(demo.head, torch.zeros(1, demo.head.num_expressions), torch.zeros(1, 5, 3)).joints[0, 0]
+    rotation = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # 90 degrees about y
+    assert torch.allclose(turned.means, (neutral.means - root) @ rotation.T + root, atol=1e-5)
+    assert torch.allclose(turned.covars, rotation @ neutral.covars @ rotation.T, atol=1e-9)
+
+
+def test_blink_closes_that_eye_only(demo):
+    def lid_gap(p, side):
+        vertices = pose_head(demo.head, p.expression[None], p.pose[None]).vertices[0]
+        return (vertices[UPPER_LID[side][4]] - vertices[LOWER_LID[side][4]]).norm().item()
+
+    open_left, open_right = lid_gap(params(demo), "left"), lid_gap(params(demo), "right")
+    blink = params(demo, blink_left=1.0)
+    assert lid_gap(blink, "left") < 0.25 * open_left
+    assert lid_gap(blink, "right") == pytest.approx(open_right)
+
+
+def test_avatar_file_round_trip(demo, tmp_path):
+    save_rigged_avatar(demo, tmp_path / "copy.npz")
+    copy = load_rigged_avatar(tmp_path / "copy.npz")
+    p = params(demo, smile=0.7, jaw=0.2, yaw=0.3)
+    a, b = demo.gaussians(p), copy.gaussians(p)
+    assert torch.equal(a.means, b.means) and torch.equal(a.covars, b.covars) and torch.equal(a.colors, b.colors)
+    assert torch.equal(copy.default_camera.world_to_camera, demo.default_camera.world_to_camera)
+    assert copy.default_camera.intrinsics.equal(demo.default_camera.intrinsics)
+
+
+def test_load_avatar_errors_name_the_file(tmp_path):
+    with pytest.raises(AvatarError, match="no such file"):
+        load_avatar(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(AvatarError, match="junk.npz"):
+        load_avatar(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(AvatarError, match="other.npz.*missing"):
+        load_avatar(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("yaw_degrees", [0, -20, 20])
+def test_mediapipe_finds_a_face_in_the_render(demo, detector, yaw_degrees):
+    faces = detector.detect(render(demo, params(demo, yaw=math.radians(yaw_degrees))))
+    assert len(faces) == 1
+
+
+def test_jaw_open_opens_the_mouth_as_mediapipe_measures_it(demo, detector):
+    def mouth_opening(p):
+        (landmarks,) = detector.detect(render(demo, p))
+        face_height = np.linalg.norm(landmarks[10, :2] - landmarks[152, :2])
+        return np.linalg.norm(landmarks[13, :2] - landmarks[14, :2]) / face_height  # inner lips, mid-mouth
+
+    neutral, open_jaw = mouth_opening(params(demo)), mouth_opening(params(demo, jaw=0.3))
+    print(f"mouth opening / face height: neutral {neutral:.3f}, jaw 0.3 rad {open_jaw:.3f}")
+    assert open_jaw > 2 * neutral  # the photo's smile already parts the lips; 0.3 rad is a wide-open jaw
+
+
+def test_detected_landmarks_follow_a_head_turn(demo, detector):
+    """Turning the head to its left (positive yaw) moves the nose tip towards the image's right."""
+    nose = {}
+    for degrees in (-20, 20):
+        (landmarks,) = detector.detect(render(demo, params(demo, yaw=math.radians(degrees))))
+        nose[degrees] = landmarks[1, 0] - (landmarks[234, 0] + landmarks[454, 0]) / 2
+    assert nose[20] > 5 and nose[-20] < -5
