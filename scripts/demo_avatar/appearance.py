@@ -10,7 +10,7 @@ from scipy.ndimage import map_coordinates
 from scripts.demo_avatar.face import FACE_OVAL, LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID, Face
 
 LIGHT = np.array([0.25, 0.55, 1.0]) / np.linalg.norm([0.25, 0.55, 1.0])
-FIXED_COLOURS = {"socket": (0.30, 0.16, 0.15), "mouth": (0.10, 0.03, 0.04), "tongue": (0.62, 0.28, 0.30)}
+FIXED_COLOURS = {"socket": (0.42, 0.24, 0.23), "mouth": (0.10, 0.03, 0.04), "tongue": (0.62, 0.28, 0.30)}
 
 
 class Photo:
@@ -75,7 +75,7 @@ def colours(photo: Photo, parts: np.ndarray, means: np.ndarray, normals: np.ndar
         visible = photo.inside(pixels, opening)[:, None]
         result[on_eye] = np.where(visible, photo.sample(pixels), sclera)
 
-    on_teeth = parts == "teeth"
+    on_teeth = np.isin(parts, ["upper_teeth", "lower_teeth"])
     pixels = photo.project(means[on_teeth])
     mouth = UPPER_INNER_LIP + LOWER_INNER_LIP[-2:0:-1]
     teeth = photo.median_colour(mouth, brightest=0.5)

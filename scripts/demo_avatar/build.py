@@ -13,7 +13,7 @@ from scripts.demo_avatar.face import face_from_photo
 from scripts.demo_avatar.head import NECK_BOTTOM, build_head
 from scripts.demo_avatar.surfels import surfels
 
-SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "teeth": 0.0013, "skull": 0.0045,
+SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013, "skull": 0.0045,
            "neck": 0.0055, "mouth": 0.004, "tongue": 0.003, "socket": 0.0025}  # metres between Gaussians
 OPACITY = 0.97
 IDENTITY_SCALE = 0.1  # identity components: 10% wider / taller / deeper per unit

@@ -10,7 +10,8 @@ from scripts.demo_avatar import mesh
 from scripts.demo_avatar.face import BROWS, LOWER_INNER_LIP, LOWER_LID, LOWER_OUTER_LIP, UPPER_INNER_LIP, \
     UPPER_LID, UPPER_OUTER_LIP, Face
 
-LIPS = sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUTER_LIP))
+INNER_LIPS = sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP))
+LIPS = sorted(set(INNER_LIPS + UPPER_OUTER_LIP + LOWER_OUTER_LIP))
 NOSE = [1, 2, 4, 5, 6, 19, 94, 195, 197, 168, 98, 327]
 CHIN = [152, 175, 199, 200]
 RIGHT_CHEEK = [50, 101, 36, 205, 187, 123, 117, 118, 119, 100, 142, 203, 206, 207, 216, 147, 213, 192]
@@ -39,6 +40,7 @@ def _blink(face: Face, side: str) -> Expression:
 
 def expressions(face: Face) -> dict[str, Expression]:
     lip_points = face.points[LIPS]
+    mouth_middle = face.points[INNER_LIPS, 1].mean()
     return {
         "smile": Expression(
             [([61, 78], (-0.007, 0.006, -0.004)), ([205, 36, 50, 187], (-0.001, 0.004, 0.002)),
@@ -53,8 +55,9 @@ def expressions(face: Face) -> dict[str, Expression]:
             pinned=UPPER_LID["right"] + UPPER_LID["left"], radius=0.045),
         "blink_left": _blink(face, "left"),
         "blink_right": _blink(face, "right"),
-        "pucker": Expression(
-            [([i], (-0.35 * p[0], 0.0, 0.007)) for i, p in zip(LIPS, lip_points)],
+        "pucker": Expression(  # lips pushed forward, gathered towards the middle and closed
+            [([i], (-0.35 * p[0], -0.6 * (p[1] - mouth_middle) * (i in INNER_LIPS), 0.007))
+             for i, p in zip(LIPS, lip_points)],
             pinned=NOSE + CHIN, radius=0.035, mirrored=False),
         "cheek_puff": Expression(
             [(RIGHT_CHEEK, (-0.008, 0.0, 0.003))],

@@ -111,11 +111,14 @@ def _add_eye(head: HeadMesh, face: Face, side: str, iris_ids: list[int]) -> list
 
 
 def _add_socket(head: HeadMesh, face: Face, side: str) -> None:
-    """A dark hollow behind the eye opening, seen in the corners the round eyeball does not fill."""
+    """A dark hollow behind the eye opening, seen in the corners the round eyeball does not fill: a tube straight
+    back from the lids' rim to a floor level with the eyeball's centre, all behind the eyeball's front."""
     loop = UPPER_LID[side] + LOWER_LID[side][-2:0:-1]
-    rim = np.array([face.points[i] for i in loop])
-    bottom = rim.mean(axis=0) - np.array([0.0, 0.0, 0.008])
-    head.add_triangles(mesh.fan(loop, head.add(bottom, one_hot(NECK))[0]), "socket")
+    floor = np.array([face.points[i] for i in loop])
+    floor[:, 2] = head.eyeball_centres[side][2]
+    floor_ring = head.add(floor, one_hot(NECK))
+    head.add_triangles(mesh.strip(loop, floor_ring, closed=True), "socket")
+    head.add_triangles(mesh.fan(floor_ring, head.add(floor.mean(axis=0), one_hot(NECK))[0]), "socket")
 
 
 def _add_mouth(head: HeadMesh, face: Face) -> None:
@@ -128,10 +131,10 @@ def _add_mouth(head: HeadMesh, face: Face) -> None:
     # Teeth reach well past the lips' inner edges, so lips that move never uncover their borders.
     upper_teeth = head.add(middle + 1.6 * (upper - middle) + back, one_hot(NECK))
     upper_edge = head.add(middle + back, one_hot(NECK))
-    head.add_triangles(mesh.strip(upper_teeth, upper_edge), "teeth")
+    head.add_triangles(mesh.strip(upper_teeth, upper_edge), "upper_teeth")
     lower_edge = head.add(middle + back, one_hot(JAW))
     lower_teeth = head.add(middle + 1.6 * (lower - middle) + back, one_hot(JAW))
-    head.add_triangles(mesh.strip(lower_edge, lower_teeth), "teeth")
+    head.add_triangles(mesh.strip(lower_edge, lower_teeth), "lower_teeth")
 
     mouth_centre = middle.mean(axis=0)
     _add_disc(head, mouth_centre + [0.0, -0.012, -0.02], (0.03, 0.03), one_hot(NECK), "mouth")

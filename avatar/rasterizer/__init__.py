@@ -1,0 +1,101 @@
+"""Gaussians + Camera -> image: one entry point over three backends.
+
+- "inria": graphdeco-inria's diff-gaussian-rasterization (CUDA), the original 3DGS rasterizer;
+- "gsplat": gsplat's CUDA rasterizer;
+- "cpu": our numba rasterizer with the 3DGS maths (`cpu.py`), what every user without CUDA sees.
+
+Backends are imported only when used: gsplat is never imported without CUDA, where importing it logs
+CUDA_HOME noise and any call fails.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from avatar.camera import Camera
+from avatar.gaussians import Gaussians
+
+BACKENDS = ("inria", "gsplat", "cpu")
+_PACKAGES = {
+    "inria": "diff-gaussian-rasterization (pip install git+https://github.com/graphdeco-inria/diff-gaussian-rasterization)",
+    "gsplat": "gsplat (pip install gsplat==1.5.3)",
+}
+
+
+@dataclass
+class Render:
+    image: Tensor  # (H, W, 3) float32 RGB, composited over the background
+    alpha: Tensor  # (H, W) 1 - final transmittance
+    depth: Tensor  # (H, W) sum of weight_i * camera-space z_i (not normalised)
+
+
+def available_backends() -> list[str]:
+    """The backends that can run here, best first."""
+    return list(_available())
+
+
+@functools.cache  # what is installed does not change while we run; rasterize() asks every frame
+def _available() -> tuple[str, ...]:
+    cuda = torch.cuda.is_available()
+    found = {
+        "inria": cuda and _importable("diff_gaussian_rasterization"),
+        "gsplat": cuda and _importable("gsplat"),
+        "cpu": True,
+    }
+    return tuple(name for name in BACKENDS if found[name])
+
+
+def backend_problem(backend: str) -> str | None:
+    """Why `backend` cannot run here, in one line that says what to do; None when it can."""
+    if backend not in ("auto",) + BACKENDS:
+        return f"unknown rasterizer backend {backend!r}: choose one of auto, {', '.join(BACKENDS)}"
+    if backend == "auto" or backend in _available():
+        return None
+    if not torch.cuda.is_available():
+        return (f"the {backend!r} backend needs CUDA, which this machine does not have, and "
+                f"{_PACKAGES[backend]}; use 'cpu' or 'auto' here")
+    return f"the {backend!r} backend needs {_PACKAGES[backend]}"
+
+
+def rasterize(
+    gaussians: Gaussians,
+    camera: Camera,
+    background: Tensor | None = None,  # (3,) RGB in [0, 1]; default white
+    backend: str = "auto",  # "auto" (the first of available_backends()), "inria", "gsplat" or "cpu"
+) -> Render:
+    """Render `gaussians` seen by `camera` with the 3DGS rules (alpha <= 0.99, skip alpha < 1/255, stop at T < 1e-4).
+
+    The Render's tensors are on the Gaussians' device (CUDA backends take CPU Gaussians over and back).
+    """
+    problem = backend_problem(backend)
+    if problem:
+        raise ValueError(problem)
+    if backend == "auto":
+        backend = _available()[0]
+    device = gaussians.means.device
+    if backend == "inria":
+        from avatar.rasterizer.inria_backend import rasterize_inria as run
+    elif backend == "gsplat":
+        from avatar.rasterizer.gsplat_backend import rasterize_gsplat as run
+    else:
+        from avatar.rasterizer.cpu import rasterize_cpu as run
+    if backend != "cpu" and device.type != "cuda":
+        gaussians = gaussians.to("cuda")
+    background = (torch.ones(3) if background is None else background).to(gaussians.means.device, torch.float32)
+    render = run(gaussians, camera, background)
+    return Render(render.image.to(device), render.alpha.to(device), render.depth.to(device))
+
+
+def _importable(module: str) -> bool:
+    """Whether `module` imports (an installed but broken CUDA extension counts as absent)."""
+    if importlib.util.find_spec(module) is None:
+        return False
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - any failure to load an optional extension means: not available
+        return False
+    return True

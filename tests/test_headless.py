@@ -1,0 +1,148 @@
+"""launch.py as a user runs it: a fresh process each time."""
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from viewer.video import Mp4Writer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def launch(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def read_video(path: Path) -> tuple[av.video.stream.VideoStream, list[np.ndarray]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        return stream, frames
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_headless_renders_the_sweep_to_h264(tmp_path):
+    output = tmp_path / "x.mp4"
+    result = launch("--headless", "--output", str(output), "--frames", "12", "--size", "96", "--fps", "24")
+    assert result.returncode == 0, result.stderr
+    stream, frames = read_video(output)
+    assert stream.codec_context.name == "h264"
+    assert stream.codec_context.pix_fmt == "yuv420p"
+    assert (stream.width, stream.height) == (96, 96)
+    assert stream.average_rate == Fraction(24)
+    assert len(frames) == 12
+    assert [path.name for path in tmp_path.iterdir()] == ["x.mp4"]  # no temporary file left beside it
+
+    background = np.array([255, 255, 255])
+    for frame in frames:
+        assert frame.shape == (96, 96, 3)
+        centre = frame[40:56, 40:56].reshape(-1, 3).astype(int)  # the face, on every frame of the sweep
+        assert (np.abs(centre - background).sum(axis=1) > 60).mean() > 0.9
+        assert (frame[0, 0].astype(int) - background).__abs__().max() < 8  # a corner shows the background
+    differences = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames, frames[1:])]
+    # The sweep keeps moving (the first step, into the first expression, eases in and may be too small to see).
+    assert sum(difference > 0.1 for difference in differences) >= len(differences) - 1
+    assert np.abs(frames[0].astype(int) - frames[11].astype(int)).mean() > 5  # the orbit shows another side
+
+
+def test_background_and_wide_size(tmp_path):
+    output = tmp_path / "wide.mp4"
+    result = launch("--headless", "--output", str(output), "--frames", "2", "--size", "128x64",
+                    "--background", "0,0,255")
+    assert result.returncode == 0, result.stderr
+    stream, frames = read_video(output)
+    assert (stream.width, stream.height) == (128, 64)
+    assert frames[0][2, 2].tolist() == pytest.approx([0, 0, 255], abs=12)
+
+
+def test_missing_checkpoint_is_one_line(tmp_path):
+    result = launch("--headless", "--checkpoint", str(tmp_path / "nope.npz"), "--output", str(tmp_path / "x.mp4"))
+    assert_one_line_error(result, "nope.npz")
+    assert not any(tmp_path.iterdir())  # nothing written, not even a temporary file
+
+
+@pytest.mark.parametrize("folder", ["missing", "a_file"])
+def test_unwritable_output_is_one_line(tmp_path, folder):
+    (tmp_path / "a_file").write_text("not a folder")
+    output = tmp_path / folder / "x.mp4"
+    result = launch("--headless", "--output", str(output), "--frames", "2", "--size", "32", timeout=60)
+    assert_one_line_error(result, str(output), "--output")
+
+
+def test_unavailable_renderer_is_one_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("gsplat may be available where there is CUDA")
+    result = launch("--headless", "--renderer", "gsplat", "--output", str(tmp_path / "x.mp4"))
+    assert_one_line_error(result, "gsplat", "CUDA")
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--size", "97"], "even"),
+    (["--size", "12x"], "--size"),
+    (["--output", "x.avi"], ".mp4"),
+    (["--frames", "0"], "--frames"),
+    (["--background", "1,2"], "--background"),
+    (["--bogus"], "--bogus"),
+])
+def test_bad_options_are_one_line(args, word):
+    assert_one_line_error(launch("--headless", *args), word)
+
+
+def test_config_file_sets_defaults_and_the_command_line_wins(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("size: 64x32\nframes: 3\nfps: 12\n")
+    output = tmp_path / "x.mp4"
+    result = launch("--headless", "--config", str(config), "--output", str(output), "--frames", "2")
+    assert result.returncode == 0, result.stderr
+    stream, frames = read_video(output)
+    assert (stream.width, stream.height, len(frames), stream.average_rate) == (64, 32, 2, 12)
+
+    config.write_text("sise: 64\n")
+    assert_one_line_error(launch("--headless", "--config", str(config)), "sise")
+
+
+def test_window_without_a_display_points_to_headless():
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = launch(env=env, timeout=60)
+    assert_one_line_error(result, "--headless")  # and not SIGABRT (-6) from dearpygui
+
+
+def test_help_explains_options_with_examples():
+    result = launch("--help")
+    assert result.returncode == 0
+    for option in ("--checkpoint", "--headless", "--output", "--frames", "--size", "--fps", "--renderer",
+                   "--background", "--config", "--screenshot", "examples:"):
+        assert option in result.stdout
+
+
+def test_writer_leaves_nothing_under_the_final_name_when_interrupted(tmp_path):
+    output = tmp_path / "x.mp4"
+    frame = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(KeyboardInterrupt):
+        with Mp4Writer(output, 32, 32, 30) as video:
+            for _ in range(5):
+                video.write(frame)
+            raise KeyboardInterrupt
+    assert not any(tmp_path.iterdir())
+
+    with Mp4Writer(output, 32, 32, 12.5) as video:
+        video.write(frame)
+        assert not output.exists()  # only once it is complete
+    stream, frames = read_video(output)
+    assert len(frames) == 1 and stream.average_rate == Fraction(25, 2)

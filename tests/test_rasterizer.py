@@ -1,0 +1,185 @@
+"""The rasterizer: our CPU path against the brute-force 3DGS reference, and outcomes that have one right answer."""
+import math
+import sys
+
+import pytest
+import torch
+
+from avatar.camera import Camera
+from avatar.gaussians import Gaussians
+from avatar.rasterizer import Render, available_backends, rasterize
+from avatar.rasterizer.reference import rasterize_reference
+
+WHITE = torch.ones(3)
+
+
+def random_scene(n: int, width: int, height: int, seed: int, covars: bool = False) -> tuple[Gaussians, Camera]:
+    """n Gaussians around a point 2.5 units in front of an oblique camera with an off-centre principal point:
+    anisotropic shapes, some partly off-screen, some behind the near plane, opacities up to 1."""
+    g = torch.Generator().manual_seed(seed)
+    view = Camera.look_at((1.0, -0.5, -2.2), (0.0, 0.0, 0.3), (0.0, -1.0, 0.0), width, height, 1.0).world_to_camera
+    camera = Camera(width, height, 0.8 * width, 0.9 * width, 0.43 * width + 0.3, 0.58 * height - 0.2, view)
+    means = torch.randn(n, 3, generator=g) * torch.tensor([0.9, 0.7, 0.8]) + torch.tensor([0.0, 0.0, 0.3])
+    # a few between the camera and its near plane, and behind it
+    means[:8] = camera.position + torch.randn(8, 3, generator=g) * 0.1
+    opacities = torch.rand(n, generator=g)
+    opacities[: n // 4] = 0.95 + 0.05 * torch.rand(n // 4, generator=g)
+    colors = torch.rand(n, 3, generator=g)
+    scales = torch.exp(torch.randn(n, 3, generator=g) * 0.8 - 3.5)
+    quats = torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=1)
+    if not covars:
+        return Gaussians(means, opacities, colors, quats, scales), camera
+    shapes = torch.randn(n, 3, 3, generator=g) * scales[:, :, None]
+    sigma = shapes @ shapes.transpose(1, 2)
+    sigma[-5:] = torch.diag_embed(torch.tensor([1.0, -1.0, 0.5]) * 0.05)  # indefinite: drawn without an ellipse
+    return Gaussians(means, opacities, colors, covars=sigma), camera
+
+
+def assert_matches_reference(gaussians: Gaussians, camera: Camera, background: torch.Tensor = WHITE) -> Render:
+    """Equal to 1e-4 on every pixel but the few where the reference saw a threshold test decided by rounding."""
+    render = rasterize(gaussians, camera, background, backend="cpu")
+    expected = rasterize_reference(gaussians, camera, background)
+    assert expected.ambiguous.double().mean() < 5e-3
+    clear = ~expected.ambiguous
+    assert (render.image.double() - expected.image)[clear].abs().max() < 1e-4
+    assert (render.alpha.double() - expected.alpha)[clear].abs().max() < 1e-4
+    depth_error = (render.depth.double() - expected.depth).abs() / expected.depth.abs().clamp(min=1.0)
+    assert depth_error[clear].max() < 1e-4
+    return expected
+
+
+@pytest.mark.parametrize("seed, width, height", [(0, 97, 61), (1, 64, 80), (2, 130, 45)])
+def test_cpu_matches_reference_quaternions(seed, width, height):
+    gaussians, camera = random_scene(1500, width, height, seed)
+    expected = assert_matches_reference(gaussians, camera)
+    assert 0.2 < (expected.alpha > 0.5).double().mean() < 0.99  # a scene with both cover and background
+    x, y, z = (gaussians.means @ camera.world_to_camera[:3, :3].T + camera.world_to_camera[:3, 3]).T
+    u = camera.fx * x / z + camera.cx
+    assert (z <= 0.2).any() and ((z > 0.2) & ((u < 0) | (u >= width))).any()  # culled ones, off-screen ones
+
+
+def test_cpu_matches_reference_covariances_and_background():
+    gaussians, camera = random_scene(1500, 83, 70, seed=3, covars=True)
+    assert_matches_reference(gaussians, camera, torch.tensor([0.1, 0.5, 0.9]))
+
+
+def test_cpu_matches_reference_where_pixels_saturate():
+    gaussians, camera = random_scene(4000, 72, 56, seed=4)
+    gaussians.opacities[:] = 0.9 + 0.1 * torch.rand(len(gaussians), generator=torch.Generator().manual_seed(5))
+    expected = assert_matches_reference(gaussians, camera)
+    assert (expected.alpha > 1 - 1e-3).double().mean() > 0.3  # the T < 1e-4 stop decides many pixels
+
+
+def one_gaussian(position, scale: float, opacity: float, color) -> tuple[Gaussians, Camera]:
+    """An isotropic Gaussian seen by an 80x64 camera at the origin looking down +z, principal point (40, 30)."""
+    camera = Camera(80, 64, 100.0, 100.0, 40.0, 30.0, torch.eye(4))
+    gaussians = Gaussians(
+        torch.tensor([position]), torch.tensor([opacity]), torch.tensor([color]),
+        torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.full((1, 3), scale),
+    )
+    return gaussians, camera
+
+
+def joined(*parts: Gaussians) -> Gaussians:
+    names = ("means", "opacities", "colors", "quats", "scales")
+    return Gaussians(*(torch.cat([getattr(g, name) for g in parts]) for name in names))
+
+
+def test_single_gaussian_peaks_on_its_pixel():
+    # 3D point (0.2, -0.1, 2) projects to u = 100 * 0.2 / 2 + 40 = 50, v = 100 * -0.1 / 2 + 30 = 25
+    gaussians, camera = one_gaussian([0.2, -0.1, 2.0], scale=0.03, opacity=0.7, color=[0.2, 0.4, 0.9])
+    render = rasterize(gaussians, camera, torch.tensor([1.0, 0.5, 0.0]), backend="cpu")
+    peak = divmod(int(render.alpha.argmax()), camera.width)
+    assert peak == (25, 50)
+    expected = 0.7 * torch.tensor([0.2, 0.4, 0.9]) + 0.3 * torch.tensor([1.0, 0.5, 0.0])
+    torch.testing.assert_close(render.image[25, 50], expected, rtol=0, atol=1e-6)
+    assert render.alpha[25, 50].item() == pytest.approx(0.7, abs=1e-6)
+    assert render.depth[25, 50].item() == pytest.approx(0.7 * 2.0, abs=1e-6)
+    # far from it, the background, untouched
+    torch.testing.assert_close(render.image[0, 0], torch.tensor([1.0, 0.5, 0.0]))
+    assert render.alpha[0, 0] == 0 and render.depth[0, 0] == 0
+
+
+def test_gaussian_is_drawn_over_its_whole_tile_rectangle_not_only_its_radius():
+    # on the optical axis: cov2D = (fx s / z)^2 I + 0.3 I = 25 I, radius = ceil(3 sqrt(25 + sqrt(0.1))) = 16.
+    # Pixel (56, 32) is 16.12 px from the centre (40, 30): outside the radius, inside the tiles listed,
+    # and its alpha 0.99 exp(-0.5 * 260 / 25) passes 1/255, so 3DGS draws it.
+    gaussians, camera = one_gaussian([0.0, 0.0, 2.0], scale=math.sqrt(24.7) / 50, opacity=0.99, color=[1.0, 1.0, 1.0])
+    render = rasterize(gaussians, camera, backend="cpu")
+    assert render.alpha[32, 56].item() == pytest.approx(0.99 * math.exp(-5.2), rel=1e-5)
+    assert render.alpha[30, 57] == 0  # 17 px away: alpha 0.99 exp(-5.78) < 1/255
+
+
+def test_gaussian_before_the_near_plane_is_culled():
+    in_front, camera = one_gaussian([0.0, 0.0, 0.21], scale=0.01, opacity=0.9, color=[1.0, 0.0, 0.0])
+    too_near, _ = one_gaussian([0.0, 0.0, 0.19], scale=0.01, opacity=0.9, color=[1.0, 0.0, 0.0])
+    assert rasterize(in_front, camera, backend="cpu").alpha.max() > 0.8
+    render = rasterize(too_near, camera, backend="cpu")
+    assert render.alpha.max() == 0
+    assert (render.image == 1).all()
+
+
+def test_near_red_hides_far_green_whatever_their_order():
+    red, camera = one_gaussian([0.0, 0.0, 1.0], scale=0.2, opacity=0.99, color=[1.0, 0.0, 0.0])
+    green, _ = one_gaussian([0.0, 0.0, 3.0], scale=0.5, opacity=0.99, color=[0.0, 1.0, 0.0])
+    for first, second in ((red, green), (green, red)):
+        pixel = rasterize(joined(first, second), camera, backend="cpu").image[30, 40]
+        torch.testing.assert_close(pixel, torch.tensor([0.99, 0.0099, 0.0]), rtol=0, atol=2e-4)
+
+
+def test_a_saturated_pixel_ignores_what_lies_behind():
+    # T after two 0.99 layers is 1e-4; the third layer would take it below 1e-4, so 3DGS stops before adding it
+    red, camera = one_gaussian([0.0, 0.0, 1.0], scale=0.3, opacity=0.99, color=[1.0, 0.0, 0.0])
+    green, _ = one_gaussian([0.0, 0.0, 2.0], scale=0.3, opacity=0.99, color=[0.0, 1.0, 0.0])
+    images = []
+    for third_color in ([0.0, 0.0, 1.0], [1.0, 1.0, 1.0]):
+        third, _ = one_gaussian([0.0, 0.0, 3.0], scale=0.3, opacity=0.99, color=third_color)
+        images.append(rasterize(joined(red, green, third), camera, torch.zeros(3), backend="cpu").image[30, 40])
+    assert images[0][1].item() == pytest.approx(0.99 * 0.01, rel=1e-3)  # the second layer is in
+    assert images[0][2] == 0 and torch.equal(images[0], images[1])  # the third is not
+
+
+def test_covariances_draw_what_quaternions_and_scales_draw():
+    gaussians, camera = random_scene(500, 64, 48, seed=6)
+    as_covars = Gaussians(gaussians.means, gaussians.opacities, gaussians.colors, covars=gaussians.covariances())
+    a, b = rasterize(gaussians, camera, backend="cpu"), rasterize(as_covars, camera, backend="cpu")
+    assert (a.image - b.image).abs().max() < 1e-5
+
+
+def test_render_shapes_and_types():
+    gaussians, camera = random_scene(50, 33, 17, seed=7)
+    render = rasterize(gaussians, camera)
+    assert render.image.shape == (17, 33, 3) and render.alpha.shape == (17, 33) and render.depth.shape == (17, 33)
+    assert render.image.dtype == render.alpha.dtype == render.depth.dtype == torch.float32
+
+
+def test_empty_scene_is_background():
+    _, camera = one_gaussian([0.0, 0.0, 1.0], scale=0.1, opacity=0.5, color=[1.0, 1.0, 1.0])
+    empty = Gaussians(torch.zeros(0, 3), torch.zeros(0), torch.zeros(0, 3), torch.zeros(0, 4), torch.zeros(0, 3))
+    render = rasterize(empty, camera, torch.tensor([0.2, 0.3, 0.4]), backend="cpu")
+    assert (render.image == torch.tensor([0.2, 0.3, 0.4])).all() and (render.alpha == 0).all()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only choice of backend")
+def test_without_cuda_only_cpu_is_offered_and_cuda_backends_say_what_to_install():
+    assert available_backends() == ["cpu"]
+    with pytest.raises(ValueError, match="diff-gaussian-rasterization"):
+        rasterize(*random_scene(10, 16, 16, seed=9), backend="inria")
+    with pytest.raises(ValueError, match="pip install gsplat"):
+        rasterize(*random_scene(10, 16, 16, seed=9), backend="gsplat")
+    with pytest.raises(ValueError, match="unknown rasterizer backend"):
+        rasterize(*random_scene(10, 16, 16, seed=9), backend="opengl")
+    assert "gsplat" not in sys.modules  # importing it without CUDA logs CUDA_HOME noise
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("backend", ["inria", "gsplat"])
+def test_cuda_backend_agrees_with_cpu(backend):
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+    gaussians, camera = random_scene(3000, 128, 96, seed=10)
+    cpu = rasterize(gaussians, camera, backend="cpu")
+    cuda = rasterize(gaussians.to("cuda"), camera, backend=backend)
+    # float32 on the GPU, and gsplat's own rules (3.33 sigma tiles, alpha <= 0.999): close, not equal
+    assert (cuda.image.cpu() - cpu.image).abs().mean() < 1e-2
+    assert (cuda.alpha.cpu() - cpu.alpha).abs().mean() < 1e-2

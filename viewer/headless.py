@@ -1,0 +1,50 @@
+"""Render the scripted sweep of an avatar into a video, with a progress bar."""
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from tqdm import tqdm
+
+from avatar import Avatar
+from avatar.rasterizer import rasterize
+from viewer.orbit import OrbitCamera
+from viewer.sweep import sweep_frame
+from viewer.video import Mp4Writer
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """(H, W, 3) float RGB in [0, 1] -> uint8, rounded."""
+    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+
+def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: int, background: torch.Tensor,
+                 backend: str = "auto", progress: bool = True) -> None:
+    """Write `frames` frames of the sweep, seen through `orbit` at rest, to `video`.
+
+    Ctrl-C stops it between two frames with a KeyboardInterrupt.
+    """
+    with torch.inference_mode(), _interrupt_between_frames() as interrupted:
+        for index in tqdm(range(frames), desc="rendering", unit="frame", disable=not progress, dynamic_ncols=True):
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            params, camera = sweep_frame(index, frames, avatar.head.num_expressions, orbit)
+            image = rasterize(avatar.gaussians(params), camera, background, backend).image
+            video.write(to_uint8(image).numpy())
+
+
+@contextmanager
+def _interrupt_between_frames() -> Iterator[threading.Event]:
+    """Holds Ctrl-C until the frame is done: inside a numba kernel it would surface as a SystemError."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)

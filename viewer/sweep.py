@@ -1,0 +1,51 @@
+"""The scripted sweep the headless mode records: a pure function of the frame index.
+
+neutral -> each expression up and back down -> jaw open and shut -> head turns left and right -> eyes look
+left and right -> one full camera orbit around the head. Each phase lasts a fixed number of beats and gets
+its share of the frames, so any frame count plays the whole sweep at a matching speed; the last frame stops
+just short of where the first began, so the video loops.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from avatar.camera import Camera
+from models.params import FlameParams
+from viewer.orbit import OrbitCamera
+
+NECK, JAW, LEFT_EYE, RIGHT_EYE = 1, 2, 3, 4  # FLAME joint order
+JAW_OPEN = 0.3  # radians: wide open
+HEAD_TURN = 0.6  # radians of neck yaw each way
+EYES_TURN = 0.3  # radians each way
+
+NEUTRAL_BEATS, EXPRESSION_BEATS, JAW_BEATS, HEAD_BEATS, EYES_BEATS, ORBIT_BEATS = 1, 2, 2, 4, 3, 6
+
+
+def sweep_frame(index: int, count: int, num_expressions: int, orbit: OrbitCamera) -> tuple[FlameParams, Camera]:
+    """Parameters and camera of frame `index` of a `count`-frame sweep; `orbit` is the camera at rest."""
+    phases = [("neutral", -1, NEUTRAL_BEATS)]
+    phases += [("expression", k, EXPRESSION_BEATS) for k in range(num_expressions)]
+    phases += [("jaw", -1, JAW_BEATS), ("head", -1, HEAD_BEATS), ("eyes", -1, EYES_BEATS), ("orbit", -1, ORBIT_BEATS)]
+    beat = index / count * sum(beats for _, _, beats in phases)
+    for kind, expression, beats in phases:
+        if beat < beats:
+            break
+        beat -= beats
+    s = beat / beats  # progress through this phase, in [0, 1)
+    up_and_down = math.sin(math.pi * s) ** 2  # 0 -> 1 -> 0, easing at both ends
+    both_ways = math.sin(2 * math.pi * s)  # 0 -> 1 -> -1 -> 0
+
+    params = FlameParams.neutral(num_expressions)
+    view = orbit
+    if kind == "expression":
+        params.expression[expression] = up_and_down
+    elif kind == "jaw":
+        params.pose[JAW, 0] = JAW_OPEN * up_and_down
+    elif kind == "head":
+        params.pose[NECK, 1] = HEAD_TURN * both_ways
+    elif kind == "eyes":
+        params.pose[LEFT_EYE, 1] = params.pose[RIGHT_EYE, 1] = EYES_TURN * both_ways
+    elif kind == "orbit":
+        view = replace(orbit, yaw=orbit.yaw + 2 * math.pi * s)
+    return params, view.camera()
