@@ -159,11 +159,17 @@ def positive(option: str, value, kind: type) -> int | float:
 
 
 def check_renderer(name: str) -> None:
-    from avatar.rasterizer import backend_problem
+    """Refuse a renderer that cannot run here; say so when the CPU one is about to compile (first run only)."""
+    from avatar.rasterizer import available_backends, backend_problem
 
     problem = backend_problem(name)
     if problem:
         raise UsageError(f"--renderer {name}: {problem}")
+    if (available_backends()[0] if name == "auto" else name) == "cpu":
+        from avatar.rasterizer.cpu import is_compiled
+
+        if not is_compiled():
+            print("livehead: compiling the CPU rasterizer, once (about 15 s)", file=sys.stderr)
 
 
 def load(settings: Settings):

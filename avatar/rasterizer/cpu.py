@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -82,6 +83,12 @@ def rasterize_cpu(
             "project": projected - start, "sort+bin": binned - projected, "composite": time.perf_counter() - binned
         }
     return Render(torch.from_numpy(image), torch.from_numpy(alpha), torch.from_numpy(depth))
+
+
+def is_compiled() -> bool:
+    """Whether numba's on-disk cache holds these kernels; if not, the first frame compiles them (~15 s)."""
+    line = _composite.py_func.__code__.co_firstlineno
+    return any((Path(__file__).parent / "__pycache__").glob(f"cpu._composite-{line}.*.nbi"))
 
 
 class _Workspace(threading.local):
