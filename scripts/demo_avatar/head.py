@@ -60,17 +60,17 @@ def build_head(face: Face) -> HeadMesh:
     head.add(face.points[:468], one_hot(NECK))  # jaw weights are set once the whole face exists
     irises = {side: head.add(face.points[IRIS[side]], one_hot(EYE_JOINT[side])) for side in ("right", "left")}
     head.add_triangles(face.triangles, "face")
-    ring_means = {}
+    joint_rings = {}
     for side in ("right", "left"):
-        ring_means[side] = _add_eye(head, face, side, irises[side])
+        joint_rings[side] = _add_eye(head, face, side, irises[side])
         _add_socket(head, face, side)
     _add_mouth(head, face)
     _set_face_jaw_weights(head, face)
     oval_jaw = np.array([head.weights[i][JAW] for i in FACE_OVAL])
     _add_skull(head, face, oval_jaw)
     neck_ring, root_ring = _add_neck(head)
-    ring_means["neck"], ring_means["root"] = neck_ring, root_ring
-    head.joint_regressor = _joint_regressor(head, ring_means)
+    joint_rings["neck"], joint_rings["root"] = neck_ring, root_ring
+    head.joint_regressor = _joint_regressor(head, joint_rings)
     _orient_outwards(head)
     return head
 
