@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test
 
-# A window where there is a display; otherwise the same demo rendered to demo.mp4.
+# A window where there is a display (X11, Wayland, macOS); otherwise the same demo rendered to demo.mp4.
+HAS_DISPLAY := $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s)))
+
 run: $(VENV)/installed
-	$(PY) launch.py $(if $(DISPLAY),,--headless --output demo.mp4)
+	$(PY) launch.py $(if $(HAS_DISPLAY),,--headless --output demo.mp4)
 
 test: $(VENV)/installed-dev
 	$(PY) -m pytest

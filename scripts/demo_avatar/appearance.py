@@ -54,9 +54,9 @@ class Photo:
 
 
 def colours(photo: Photo, parts: np.ndarray, means: np.ndarray, normals: np.ndarray, face_bary_pixels: np.ndarray,
-            hair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+            hair: np.ndarray, crown: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(N, 3) colour of every Gaussian from its part, rest position, surface normal, photo position (for the face)
-    and hair cover."""
+    and hair cover; hair strands fall from the `crown`."""
     face = photo.face
     shade = (0.7 + 0.3 * np.clip(normals @ LIGHT, 0, 1))[:, None]
     skin = photo.median_colour([93, 137, 123, 50, 101, 36, 206, 216, 192, 213, 147])  # the right cheek
@@ -91,18 +91,18 @@ def colours(photo: Photo, parts: np.ndarray, means: np.ndarray, normals: np.ndar
 
     on_skull = parts == "skull"
     hair_mask, hair_colours = photo.hair_pixels()
-    result[on_skull] = _hair(photo, hair_mask, hair_colours, means[on_skull], normals[on_skull], rng)
+    result[on_skull] = _hair(photo, hair_mask, hair_colours, means[on_skull], normals[on_skull], crown, rng)
     cover = hair[on_skull, None]
     result[on_skull] = cover * result[on_skull] + (1 - cover) * skin * shade[on_skull]
     return np.clip(result, 0, 1)
 
 
 def _hair(photo: Photo, mask: np.ndarray, palette: np.ndarray, means: np.ndarray, normals: np.ndarray,
-          rng: np.random.Generator) -> np.ndarray:
+          crown: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Strands falling from the crown: the photo's median hair colour, each strand pulled a little towards one
     hair colour of the photo, with broad darker and lighter locks; where the photo saw the hair from the
     front, its own colour."""
-    direction = means - np.array([0.0, 0.05, -0.075])
+    direction = means - crown
     around = np.arctan2(direction[:, 0], direction[:, 2])
     strand = np.floor((around + np.pi) / np.radians(0.7)).astype(int)
     strand_colour = palette[rng.integers(0, len(palette), strand.max() + 1)][strand]

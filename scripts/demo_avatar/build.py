@@ -11,11 +11,12 @@ from scripts.demo_avatar.appearance import Photo, colours
 from scripts.demo_avatar.expressions import blendshape, expressions
 from scripts.demo_avatar.face import face_from_photo
 from scripts.demo_avatar.head import NECK_BOTTOM, build_head
-from scripts.demo_avatar.surfels import surfels
+from scripts.demo_avatar.surfels import strand_covariances, surfels
 
 SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013, "skull": 0.0045,
            "neck": 0.0055, "mouth": 0.004, "tongue": 0.003, "socket": 0.0025}  # metres between Gaussians
 OPACITY = 0.97
+CROWN = np.array([0.0, 0.14, -0.07])  # where the hair falls from
 IDENTITY_SCALE = 0.1  # identity components: 10% wider / taller / deeper per unit
 
 
@@ -57,7 +58,10 @@ def build_demo_avatar(photo: np.ndarray, seed: int = 0) -> RiggedAvatar:
     hair_cover[list(head.hair)] = list(head.hair.values())
     hair = hair_cover[triangles[gaussian_faces]].mean(axis=1)
     gaussian_parts = parts[gaussian_faces]
-    rgb = colours(Photo(photo, face), gaussian_parts, means, normals, face_pixels, hair, np.random.default_rng(seed))
+    is_hair = (gaussian_parts == "skull") & (hair > 0.5)
+    covars[is_hair] = strand_covariances(means[is_hair], normals[is_hair], SPACING["skull"], CROWN)
+    rgb = colours(Photo(photo, face), gaussian_parts, means, normals, face_pixels, hair, CROWN,
+                  np.random.default_rng(seed))
 
     opacities = np.full(len(means), OPACITY)
     neck = gaussian_parts == "neck"
