@@ -75,7 +75,8 @@ def test_global_rotation_rotates_the_whole_avatar_rigidly(demo):
     root = pose_head(demo.head, torch.zeros(1, demo.head.num_expressions), torch.zeros(1, 5, 3)).joints[0, 0]
     rotation = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # 90 degrees about y
     assert torch.allclose(turned.means, (neutral.means - root) @ rotation.T + root, atol=1e-5)
-    assert torch.allclose(turned.covars, rotation @ neutral.covars @ rotation.T, atol=1e-9)
+    error = (turned.covars - rotation @ neutral.covars @ rotation.T).abs().amax(dim=(1, 2))
+    assert (error / neutral.covars.abs().amax(dim=(1, 2))).max() < 1e-4  # float32 triangle frames
 
 
 def test_blink_closes_that_eye_only(demo):
