@@ -8,8 +8,6 @@ import sys
 
 import numpy as np
 
-NUM_LANDMARKS = 478
-
 
 class FaceMeshDetector:
     """Wraps mediapipe 0.10.21's face mesh solution (the only mediapipe whose face mesh runs without a download).

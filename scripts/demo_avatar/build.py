@@ -13,7 +13,7 @@ from scripts.demo_avatar.face import face_from_photo
 from scripts.demo_avatar.head import NECK_BOTTOM, build_head
 from scripts.demo_avatar.surfels import strand_covariances, surfels
 
-SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013, "skull": 0.0045,
+SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013, "skull": 0.0055,
            "neck": 0.0055, "mouth": 0.004, "tongue": 0.003, "socket": 0.0025}  # metres between Gaussians
 OPACITY = 0.97
 CROWN = np.array([0.0, 0.14, -0.07])  # where the hair falls from
@@ -53,11 +53,15 @@ def build_demo_avatar(photo: np.ndarray, seed: int = 0) -> RiggedAvatar:
     means = np.einsum("nk,nkc->nc", gaussian_bary, corners)
     normals = np.einsum("nk,nkc->nc", gaussian_bary, _vertex_normals(vertices, triangles)[triangles[gaussian_faces]])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)  # smooth shading normals
-    face_pixels = np.einsum("nk,nkc->nc", gaussian_bary, face.pixels[np.minimum(triangles[gaussian_faces], 477)])
     hair_cover = np.zeros(len(vertices))
     hair_cover[list(head.hair)] = list(head.hair.values())
     hair = hair_cover[triangles[gaussian_faces]].mean(axis=1)
     gaussian_parts = parts[gaussian_faces]
+    # Where the photo saw each face Gaussian: its triangle's landmarks in the photo, interpolated.
+    on_face = gaussian_parts == "face"
+    face_pixels = np.zeros((len(means), 2))
+    face_pixels[on_face] = np.einsum("nk,nkc->nc", gaussian_bary[on_face],
+                                     face.pixels[triangles[gaussian_faces[on_face]]])
     is_hair = (gaussian_parts == "skull") & (hair > 0.5)
     covars[is_hair] = strand_covariances(means[is_hair], normals[is_hair], SPACING["skull"], CROWN)
     rgb = colours(Photo(photo, face), gaussian_parts, means, normals, face_pixels, hair, CROWN,

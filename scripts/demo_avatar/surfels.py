@@ -55,4 +55,4 @@ def strand_covariances(means: np.ndarray, normals: np.ndarray, spacing: float, c
     along /= np.maximum(np.linalg.norm(along, axis=1, keepdims=True), 1e-12)
     across = np.cross(normals, along)
     return sum((sigma * spacing) ** 2 * np.einsum("ni,nj->nij", axis, axis)
-               for sigma, axis in ((2.0, along), (0.6, across), (THICKNESS, normals)))
+               for sigma, axis in ((1.0, along), (0.45, across), (THICKNESS, normals)))
