@@ -159,17 +159,20 @@ def positive(option: str, value, kind: type) -> int | float:
 
 
 def check_renderer(name: str) -> None:
-    """Refuse a renderer that cannot run here; say so when the CPU one is about to compile (first run only)."""
-    from avatar.rasterizer import available_backends, backend_problem
+    from avatar.rasterizer import backend_problem
 
     problem = backend_problem(name)
     if problem:
         raise UsageError(f"--renderer {name}: {problem}")
-    if (available_backends()[0] if name == "auto" else name) == "cpu":
-        from avatar.rasterizer.cpu import is_compiled
 
-        if not is_compiled():
-            print("livehead: compiling the CPU rasterizer, once (about 15 s)", file=sys.stderr)
+
+def announce_first_compile(name: str) -> None:
+    """Rendering is about to start: say so if the CPU rasterizer has to compile first (a fresh checkout)."""
+    from avatar.rasterizer import available_backends
+    from avatar.rasterizer.cpu import is_compiled
+
+    if (available_backends()[0] if name == "auto" else name) == "cpu" and not is_compiled():
+        print("livehead: compiling the CPU rasterizer, once (about 15 s)", file=sys.stderr)
 
 
 def load(settings: Settings):
@@ -199,6 +202,7 @@ def run_headless(settings: Settings) -> None:
         orbit = OrbitCamera.around(avatar.default_camera, target_depth(avatar.default_camera, avatar.head.v_template))
         orbit.resize(settings.width, settings.height)
         background = torch.tensor(settings.background, dtype=torch.float32) / 255
+        announce_first_compile(settings.renderer)
         render_sweep(avatar, orbit, video, settings.frames, background, settings.renderer)
     print(f"wrote {settings.output} ({settings.frames} frames, {settings.width}x{settings.height}, "
           f"{settings.fps:g} fps)")
@@ -218,6 +222,7 @@ def run_window(settings: Settings) -> None:
     from viewer.app import ViewerApp
 
     app = ViewerApp(avatar, settings.width, settings.height, settings.background, settings.renderer)
+    announce_first_compile(settings.renderer)
     app.run(screenshot=settings.screenshot)
 
 
