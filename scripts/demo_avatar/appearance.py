@@ -10,7 +10,8 @@ from scipy.ndimage import map_coordinates
 from scripts.demo_avatar.face import FACE_OVAL, LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID, Face
 
 LIGHT = np.array([0.25, 0.55, 1.0]) / np.linalg.norm([0.25, 0.55, 1.0])
-FIXED_COLOURS = {"socket": (0.42, 0.24, 0.23), "mouth": (0.10, 0.03, 0.04), "tongue": (0.62, 0.28, 0.30)}
+FIXED_COLOURS = {"socket": (0.42, 0.24, 0.23), "mouth": (0.10, 0.03, 0.04), "tongue": (0.62, 0.28, 0.30),
+                 "gums": (0.60, 0.33, 0.33)}
 
 
 class Photo:
@@ -75,14 +76,14 @@ def colours(photo: Photo, parts: np.ndarray, means: np.ndarray, normals: np.ndar
         visible = photo.inside(pixels, opening)[:, None]
         result[on_eye] = np.where(visible, photo.sample(pixels), sclera)
 
+    # Teeth as the photo shows them between the lips; beyond, where lips that move uncover them, gums.
     on_teeth = np.isin(parts, ["upper_teeth", "lower_teeth"])
     pixels = photo.project(means[on_teeth])
     mouth = UPPER_INNER_LIP + LOWER_INNER_LIP[-2:0:-1]
-    teeth = photo.median_colour(mouth, brightest=0.5)
-    result[on_teeth] = np.where(photo.inside(pixels, mouth)[:, None], photo.sample(pixels), teeth)
+    result[on_teeth] = np.where(photo.inside(pixels, mouth)[:, None], photo.sample(pixels), FIXED_COLOURS["gums"])
 
-    for part, colour in FIXED_COLOURS.items():
-        result[parts == part] = colour
+    for part in ("socket", "mouth", "tongue"):
+        result[parts == part] = FIXED_COLOURS[part]
 
     on_neck = parts == "neck"
     under_chin = 0.7 + 0.3 * np.clip((-0.09 - means[on_neck, 1:2]) / 0.05, 0, 1)  # the head shades the neck's top

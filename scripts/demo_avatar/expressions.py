@@ -47,7 +47,7 @@ def expressions(face: Face) -> dict[str, Expression]:
              ([145, 144, 153], (0.0, 0.0012, 0.0))],
             pinned=NOSE + CHIN, radius=0.045),
         "frown": Expression(
-            [([107, 55, 66, 65], (0.003, -0.005, 0.001)), ([105, 52], (0.001, -0.003, 0.0)),
+            [([107, 55, 66, 65], (0.004, -0.007, 0.001)), ([105, 52], (0.001, -0.004, 0.0)),
              ([61, 78], (0.0, -0.004, 0.0))],
             pinned=UPPER_LID["right"] + UPPER_LID["left"] + NOSE, radius=0.04),
         "brow_raise": Expression(
@@ -61,7 +61,7 @@ def expressions(face: Face) -> dict[str, Expression]:
             pinned=NOSE + CHIN, radius=0.035, mirrored=False),
         "cheek_puff": Expression(
             [(RIGHT_CHEEK, (-0.008, 0.0, 0.003))],
-            pinned=LIPS + NOSE, radius=0.05),
+            pinned=LIPS + NOSE + LOWER_LID["right"] + LOWER_LID["left"], radius=0.05),
         "mouth_left": Expression([(LIPS, (0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False),
         "mouth_right": Expression([(LIPS, (-0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False),
     }

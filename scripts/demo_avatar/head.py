@@ -129,11 +129,11 @@ def _add_mouth(head: HeadMesh, face: Face) -> None:
     middle = (upper + lower) / 2
     back = np.array([0.0, 0.0, -0.003])
     # Teeth reach well past the lips' inner edges, so lips that move never uncover their borders.
-    upper_teeth = head.add(middle + 1.6 * (upper - middle) + back, one_hot(NECK))
+    upper_teeth = head.add(middle + 1.8 * (upper - middle) + back, one_hot(NECK))
     upper_edge = head.add(middle + back, one_hot(NECK))
     head.add_triangles(mesh.strip(upper_teeth, upper_edge), "upper_teeth")
     lower_edge = head.add(middle + back, one_hot(JAW))
-    lower_teeth = head.add(middle + 1.6 * (lower - middle) + back, one_hot(JAW))
+    lower_teeth = head.add(middle + 1.5 * (lower - middle) + back, one_hot(JAW))
     head.add_triangles(mesh.strip(lower_edge, lower_teeth), "lower_teeth")
 
     mouth_centre = middle.mean(axis=0)
