@@ -31,7 +31,8 @@ from viewer.orbit import OrbitCamera, target_depth  # noqa: E402
 from viewer.sweep import sweep_frame  # noqa: E402
 
 SIZE = 512
-FRAMES = 20
+FRAMES = 40  # per scene, in ROUNDS rounds
+ROUNDS = 4
 BACKGROUND = torch.ones(3)
 REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -80,31 +81,40 @@ def demo_frames() -> dict:
             "total": 1e3 * statistics.median(total), "fps": 1e3 / (1e3 * statistics.median(total))}
 
 
-def measure(name: str, gaussians: Gaussians, camera: Camera) -> dict:
-    for _ in range(2):  # the first call may compile (or load the compiled kernels)
+def measure(scenes: list[tuple[str, Gaussians, Camera]]) -> list[dict]:
+    """Time every scene in ROUNDS interleaved rounds (so that a busy spell of a shared machine weighs on all
+    scenes alike), then the reference once per scene; one row per scene."""
+    for _, gaussians, camera in scenes:  # the first call may compile (or load the compiled kernels)
         rasterize_cpu(gaussians, camera, BACKGROUND)
-    totals, stages = [], []
-    for _ in range(FRAMES):
-        timings: dict[str, float] = {}
+    totals = {name: [] for name, _, _ in scenes}
+    stages = {name: [] for name, _, _ in scenes}
+    for _ in range(ROUNDS):
+        for name, gaussians, camera in scenes:
+            for _ in range(FRAMES // ROUNDS):
+                timings: dict[str, float] = {}
+                start = time.perf_counter()
+                rasterize_cpu(gaussians, camera, BACKGROUND, timings)
+                totals[name].append(time.perf_counter() - start)
+                stages[name].append(timings)
+    rows = []
+    for name, gaussians, camera in scenes:
         start = time.perf_counter()
-        render = rasterize_cpu(gaussians, camera, BACKGROUND, timings)
-        totals.append(time.perf_counter() - start)
-        stages.append(timings)
-    start = time.perf_counter()
-    expected = rasterize_reference(gaussians, camera, BACKGROUND)
-    reference_s = time.perf_counter() - start
-    frame_s = statistics.median(totals)
-    difference = (render.image.double() - expected.image).abs()
-    return {
-        "scene": name,
-        "N": len(gaussians),
-        "ms": 1e3 * frame_s,
-        "fps": 1 / frame_s,
-        **{stage: 1e3 * statistics.median(t[stage] for t in stages) for stage in stages[0]},
-        "reference_s": reference_s,
-        "speedup": reference_s / frame_s,
-        "max_diff": difference.max().item(),
-    }
+        expected = rasterize_reference(gaussians, camera, BACKGROUND)
+        reference_s = time.perf_counter() - start
+        render = rasterize_cpu(gaussians, camera, BACKGROUND)
+        frame_s = statistics.median(totals[name])
+        rows.append({
+            "scene": name,
+            "N": len(gaussians),
+            "ms": 1e3 * frame_s,
+            "fps": 1 / frame_s,
+            **{stage: 1e3 * statistics.median(t[stage] for t in stages[name]) for stage in stages[name][0]},
+            "reference_s": reference_s,
+            "speedup": reference_s / frame_s,
+            "max_diff": (render.image.double() - expected.image).abs().max().item(),
+        })
+        print(f"{name}: {rows[-1]['ms']:.1f} ms/frame, reference {reference_s:.1f} s", flush=True)
+    return rows
 
 
 def table(rows: list[dict]) -> str:
@@ -141,7 +151,7 @@ def write_section(path: Path, section: str) -> None:
     if title in text:
         start = text.index(title)
         end = text.find("\n## ", start + len(title))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(exist_ok=True)
@@ -152,10 +162,7 @@ def main() -> None:
     scenes = [(f"head shell {n // 1000}k", *head_scene(n)) for n in (20_000, 60_000, 100_000)]
     scenes.append(("demo avatar", *demo_scene()))
     load_before = load()
-    rows = []
-    for name, gaussians, camera in scenes:
-        rows.append(measure(name, gaussians, camera))
-        print(f"{name}: {rows[-1]['ms']:.1f} ms/frame", flush=True)
+    rows = measure(scenes)
     demo = demo_frames()
     frame_line = (f"Demo avatar, whole frame over the scripted sweep ({4 * FRAMES} frames, medians): posing "
                   f"{demo['pose']:.1f} ms + rasterizing {demo['raster']:.1f} ms = {demo['total']:.1f} ms, "
@@ -168,14 +175,14 @@ def main() -> None:
     section = (
         "## CPU rasterizer, 512x512\n\n"
         "`.venv/bin/python bench/bench_rasterizer.py` (this section is what it writes). The CPU rasterizer "
-        "(`avatar/rasterizer/cpu.py`) is timed as the median of "
-        f"{FRAMES} frames after warm-up; the brute-force reference (`avatar/rasterizer/reference.py`) once per "
-        "scene, in the same run. Head shell: random Gaussians on an ellipsoid shell of semi-axes 9/12/10 cm seen "
-        "from 0.6 m, f = 1.2 W, opacities 0.6-1. Demo avatar: at rest, through its own camera. Stages are "
-        "medians of their own. The last column compares the CPU image with the reference's. Other work on the machine "
-        "moves these figures by 20% or so (see the load average). For scale: the throw-away prototype of "
-        "shared/specs/dependencies.md section 7 (torch projection and binning, numba compositing) took 52 ms "
-        "(20k) and 126 ms (100k) on the same kind of machine.\n\n"
+        f"(`avatar/rasterizer/cpu.py`) is timed as the median of {FRAMES} frames after warm-up, taken in {ROUNDS} "
+        "rounds that go through all scenes in turn; the brute-force reference (`avatar/rasterizer/reference.py`) "
+        "once per scene, in the same run. Head shell: random Gaussians on an ellipsoid shell of semi-axes "
+        "9/12/10 cm seen from 0.6 m, f = 1.2 W, opacities 0.6-1. Demo avatar: at rest, through its own camera. "
+        "Stages are medians of their own. The last column compares the CPU image with the reference's. Other "
+        "work on the (shared, virtual) machine moves these figures by 20-40% from run to run. For scale: the "
+        "throw-away prototype of shared/specs/dependencies.md section 7 (torch projection and binning, numba "
+        "compositing) took 52 ms (20k) and 126 ms (100k) on the same kind of machine.\n\n"
         f"Machine: {machine()}. Load average (1, 5, 15 min) before the run {load_before}, after {load_after}.\n\n"
         f"{table(rows)}\n\n{frame_line}\n"
     )
