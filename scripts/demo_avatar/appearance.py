@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.path import Path
 from scipy.ndimage import map_coordinates
 
-from scripts.demo_avatar.face import FACE_OVAL, LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID, Face
+from scripts.demo_avatar.face import EYE_OPENING, FACE_OVAL, MOUTH_OPENING, Face
 
 LIGHT = np.array([0.25, 0.55, 1.0]) / np.linalg.norm([0.25, 0.55, 1.0])
 FIXED_COLOURS = {"socket": (0.42, 0.24, 0.23), "mouth": (0.10, 0.03, 0.04), "tongue": (0.62, 0.28, 0.30),
@@ -70,7 +70,7 @@ def colours(photo: Photo, parts: np.ndarray, means: np.ndarray, normals: np.ndar
 
     for side in ("left", "right"):
         on_eye = parts == f"eye_{side}"
-        opening = UPPER_LID[side] + LOWER_LID[side][-2:0:-1]
+        opening = EYE_OPENING[side]
         pixels = photo.project(means[on_eye])
         sclera = photo.median_colour(opening, brightest=0.3)
         visible = photo.inside(pixels, opening)[:, None]
@@ -79,8 +79,8 @@ def colours(photo: Photo, parts: np.ndarray, means: np.ndarray, normals: np.ndar
     # Teeth as the photo shows them between the lips; beyond, where lips that move uncover them, gums.
     on_teeth = np.isin(parts, ["upper_teeth", "lower_teeth"])
     pixels = photo.project(means[on_teeth])
-    mouth = UPPER_INNER_LIP + LOWER_INNER_LIP[-2:0:-1]
-    result[on_teeth] = np.where(photo.inside(pixels, mouth)[:, None], photo.sample(pixels), FIXED_COLOURS["gums"])
+    result[on_teeth] = np.where(photo.inside(pixels, MOUTH_OPENING)[:, None], photo.sample(pixels),
+                                FIXED_COLOURS["gums"])
 
     for part in ("socket", "mouth", "tongue"):
         result[parts == part] = FIXED_COLOURS[part]

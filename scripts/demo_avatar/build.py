@@ -13,8 +13,8 @@ from scripts.demo_avatar.face import face_from_photo
 from scripts.demo_avatar.head import NECK_BOTTOM, build_head
 from scripts.demo_avatar.surfels import strand_covariances, surfels
 
-SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013, "skull": 0.0055,
-           "neck": 0.0055, "mouth": 0.004, "tongue": 0.003, "socket": 0.0025}  # metres between Gaussians
+SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013,
+           "skull": 0.0055, "neck": 0.0055, "mouth": 0.004, "tongue": 0.003, "socket": 0.0025}  # metres apart
 OPACITY = 0.97
 CROWN = np.array([0.0, 0.14, -0.07])  # where the hair falls from
 IDENTITY_SCALE = 0.1  # identity components: 10% wider / taller / deeper per unit

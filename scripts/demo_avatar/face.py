@@ -17,6 +17,9 @@ UPPER_INNER_LIP = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
 LOWER_INNER_LIP = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
 UPPER_OUTER_LIP = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
 LOWER_OUTER_LIP = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
+# The openings as closed loops of landmarks (upper edge from the inner corner, then the lower edge back).
+EYE_OPENING = {side: UPPER_LID[side] + LOWER_LID[side][-2:0:-1] for side in ("right", "left")}
+MOUTH_OPENING = UPPER_INNER_LIP + LOWER_INNER_LIP[-2:0:-1]
 MOUTH_CORNERS = (61, 291)  # right, left
 BROWS = {"right": [70, 63, 105, 66, 107, 46, 53, 52, 65, 55], "left": [300, 293, 334, 296, 336, 276, 283, 282, 295, 285]}
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scripts.demo_avatar import mesh
-from scripts.demo_avatar.face import FACE_OVAL, IRIS, LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID, Face
+from scripts.demo_avatar.face import EYE_OPENING, FACE_OVAL, IRIS, LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, \
+    UPPER_LID, Face
 
 GLOBAL, NECK, JAW, LEFT_EYE, RIGHT_EYE = range(5)
 EYE_JOINT = {"left": LEFT_EYE, "right": RIGHT_EYE}
@@ -113,7 +114,7 @@ def _add_eye(head: HeadMesh, face: Face, side: str, iris_ids: list[int]) -> list
 def _add_socket(head: HeadMesh, face: Face, side: str) -> None:
     """A dark hollow behind the eye opening, seen in the corners the round eyeball does not fill: a tube straight
     back from the lids' rim to a floor level with the eyeball's centre, all behind the eyeball's front."""
-    loop = UPPER_LID[side] + LOWER_LID[side][-2:0:-1]
+    loop = EYE_OPENING[side]
     floor = np.array([face.points[i] for i in loop])
     floor[:, 2] = head.eyeball_centres[side][2]
     floor_ring = head.add(floor, one_hot(NECK))
@@ -128,7 +129,7 @@ def _add_mouth(head: HeadMesh, face: Face) -> None:
     lower = np.array([face.points[i] for i in LOWER_INNER_LIP])
     middle = (upper + lower) / 2
     back = np.array([0.0, 0.0, -0.003])
-    # Teeth reach well past the lips' inner edges, so lips that move never uncover their borders.
+    # Teeth reach well past the lips' inner edges: lips that move uncover more of them (and gums), not a hole.
     upper_teeth = head.add(middle + 1.8 * (upper - middle) + back, one_hot(NECK))
     upper_edge = head.add(middle + back, one_hot(NECK))
     head.add_triangles(mesh.strip(upper_teeth, upper_edge), "upper_teeth")
