@@ -21,6 +21,10 @@ EXAMPLES = """\
 examples:
   python launch.py                                   open the window on the demo avatar
   python launch.py --checkpoint my_avatar.npz        open the window on your avatar
+  python launch.py --checkpoint exps/subj/method/train1/train --data-folder ~/data/pointavatar_dataset
+                                                     a MonoGaussianAvatar experiment whose dataset moved
+  python launch.py --checkpoint exps/.../train --save-avatar subj.npz
+                                                     convert it to one file that opens in under a second
   python launch.py --headless --output demo.mp4      render the demo sweep into a video
   python launch.py --headless --output clip.mp4 --frames 600 --fps 60 --size 1280x720
   python launch.py --screenshot shot.png             open the window, save a screenshot, quit
@@ -37,6 +41,8 @@ class UsageError(Exception):
 @dataclass(frozen=True)
 class Settings:
     checkpoint: Path | None
+    data_folder: Path | None
+    save_avatar: Path | None
     renderer: str
     width: int
     height: int
@@ -58,8 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="launch.py", description="Show a Gaussian-splatting head avatar in a window, or render it to a video.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--checkpoint", metavar="PATH", help="avatar file (.npz written by livehead); "
-                        "default: the embedded demo avatar")
+    parser.add_argument("--checkpoint", metavar="PATH", help="the avatar: a MonoGaussianAvatar experiment (its "
+                        "train folder, its checkpoints folder or a ModelParameters/*.pth) or an .npz written by "
+                        "livehead; default: the embedded demo avatar")
+    parser.add_argument("--data-folder", metavar="DIR", help="a MonoGaussianAvatar dataset's folder (holding "
+                        "SUBJECT/SUBJECT/SPLIT/flame_params.json), when it is no longer where the experiment's "
+                        "runconf.conf says")
+    parser.add_argument("--save-avatar", metavar="FILE.npz", type=Path, help="write the loaded avatar to one "
+                        "livehead file (loads in under a second, needs no dataset), then quit")
     parser.add_argument("--renderer", choices=RENDERERS, help="rasterizer: auto picks the fastest available "
                         "(gsplat and inria need CUDA); default: auto")
     parser.add_argument("--size", metavar="N|WxH", help="image size in pixels: the window's image area, or the "
@@ -110,12 +122,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise UsageError(f"--output {output}: the video is written as H.264 .mp4; give a name ending in .mp4")
     if args.headless and (width % 2 or height % 2):
         raise UsageError(f"--size {width}x{height}: H.264 video needs an even width and height")
+    if args.save_avatar is not None and args.save_avatar.suffix.lower() != ".npz":
+        raise UsageError(f"--save-avatar {args.save_avatar}: livehead avatars are .npz files; give a name ending "
+                         "in .npz")
     if args.screenshot is not None and args.screenshot.suffix.lower() != ".png":
         raise UsageError(f"--screenshot {args.screenshot}: screenshots are PNG; give a name ending in .png")
     if config["renderer"] not in RENDERERS:
         raise UsageError(f"renderer {config['renderer']!r}: choose one of {', '.join(RENDERERS)}")
     return Settings(
         checkpoint=None if config["checkpoint"] is None else Path(str(config["checkpoint"])),
+        data_folder=None if config["data_folder"] is None else Path(str(config["data_folder"])),
+        save_avatar=args.save_avatar,
         renderer=config["renderer"],
         width=width,
         height=height,
@@ -179,9 +196,21 @@ def load(settings: Settings):
     from avatar import AvatarError, load_avatar
 
     try:
-        return load_avatar(settings.checkpoint)
+        return load_avatar(settings.checkpoint, data_folder=settings.data_folder)
     except AvatarError as err:
         raise UsageError(f"cannot load --checkpoint: {err}") from None
+
+
+def save_avatar_file(settings: Settings) -> None:
+    from avatar import save_avatar
+
+    avatar = load(settings)
+    try:
+        save_avatar(avatar, settings.save_avatar)
+    except OSError as err:
+        raise UsageError(f"cannot write --save-avatar {settings.save_avatar}: {err.strerror or err}; choose a "
+                         "folder that exists and that you can write to") from None
+    print(f"wrote {settings.save_avatar}; open it with --checkpoint {settings.save_avatar}")
 
 
 def run_headless(settings: Settings) -> None:
@@ -231,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = None
     try:
         settings = settings_from(args)
-        if settings.headless:
+        if settings.save_avatar is not None:
+            save_avatar_file(settings)
+        elif settings.headless:
             run_headless(settings)
         else:
             run_window(settings)

@@ -4,7 +4,7 @@
     from avatar.rasterizer import rasterize
     from models.params import FlameParams
 
-    avatar = load_avatar()  # the embedded demo; or load_avatar("my_avatar.npz")
+    avatar = load_avatar()  # the embedded demo; or a MonoGaussianAvatar experiment, or a livehead .npz
     params = FlameParams.neutral(avatar.head.num_expressions)
     params.pose[2, 0] = 0.3  # open the jaw
     image = rasterize(avatar.gaussians(params), avatar.default_camera).image  # (H, W, 3)
@@ -13,19 +13,36 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import Protocol
 
-from avatar.rigged import RiggedAvatar, load_rigged_avatar
-from models.head_model_file import HeadModelError
+from avatar.camera import Camera
+from avatar.errors import AvatarError
+from avatar.gaussians import Gaussians
+from models.head_model import HeadModel
+from models.head_model_file import HeadModelError, read_npz
+from models.params import FlameParams, FlameSequence
 
-Avatar = RiggedAvatar  # every avatar kind offers .head, .default_camera and .gaussians(params)
+__all__ = ["Avatar", "AvatarError", "load_avatar", "save_avatar"]
 
 
-class AvatarError(ValueError):
-    """An avatar cannot be loaded from what the user gave; the message says which file and why."""
+class Avatar(Protocol):
+    """What every avatar kind offers."""
+
+    head: HeadModel  # the head model its FLAME parameters drive, with its landmark embeddings
+    default_camera: Camera  # the view it was made for
+    expression_range: tuple[float, float]  # a sensible slider range for its expression coefficients
+    timeline: FlameSequence | None  # frames that came with it (a training dataset's tracking), if any
+
+    def gaussians(self, params: FlameParams) -> Gaussians: ...
 
 
-def load_avatar(path: str | PathLike | None = None) -> Avatar:
-    """The avatar stored at `path`, or the embedded demo avatar when `path` is None."""
+def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLike | None = None) -> Avatar:
+    """The avatar at `path`, or the embedded demo avatar when `path` is None.
+
+    `path`: a livehead `.npz`, or a MonoGaussianAvatar experiment: its `train` folder, its `checkpoints` folder
+    or a `ModelParameters/*.pth`. `data_folder` replaces the experiment config's `dataset.data_folder` (needed
+    when the dataset has moved since training). Raises AvatarError with a one-line message.
+    """
     if path is None:
         from avatar.demo import load_demo_avatar
 
@@ -33,9 +50,42 @@ def load_avatar(path: str | PathLike | None = None) -> Avatar:
     path = Path(path)
     if not path.exists():
         raise AvatarError(f"{path}: no such file or folder")
-    if path.suffix != ".npz":
-        raise AvatarError(f"{path}: not an avatar livehead can load (expected an .npz written by livehead)")
+    if path.suffix == ".npz":
+        return _load_npz_avatar(path)
+    if path.is_dir() or path.suffix == ".pth":
+        from avatar.point.avatar import PointAvatar
+        from avatar.point.experiment import open_experiment
+
+        return PointAvatar.from_experiment(open_experiment(path, data_folder))
+    raise AvatarError(f"{path}: not an avatar livehead can load (give an .npz written by livehead, or a "
+                      "MonoGaussianAvatar experiment folder or ModelParameters .pth)")
+
+
+def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
+    """Write `avatar` to one self-contained `.npz` that `load_avatar` reads back (in well under a second)."""
+    from avatar.point.avatar import PointAvatar, save_point_avatar
+    from avatar.rigged import RiggedAvatar, save_rigged_avatar
+
+    if isinstance(avatar, PointAvatar):
+        save_point_avatar(avatar, path)
+    elif isinstance(avatar, RiggedAvatar):
+        save_rigged_avatar(avatar, path)
+    else:
+        raise TypeError(f"cannot save a {type(avatar).__name__}")
+
+
+def _load_npz_avatar(path: Path) -> Avatar:
+    from avatar.point.avatar import load_point_avatar
+    from avatar.rigged import KIND_KEY, load_rigged_avatar
+
     try:
-        return load_rigged_avatar(path)
+        arrays = read_npz(path, "give an avatar file written by livehead")
+        kind = str(arrays[KIND_KEY]) if KIND_KEY in arrays else None
+        if kind == "rigged":
+            return load_rigged_avatar(path, arrays)
+        if kind == "point":
+            return load_point_avatar(path, arrays)
     except HeadModelError as err:
         raise AvatarError(str(err)) from err
+    raise AvatarError(f"{path}: not a livehead avatar file (no known '{KIND_KEY}'); give an avatar file written "
+                      "by livehead")

@@ -11,15 +11,16 @@ from torch import Tensor
 class Gaussians:
     """N Gaussians in world space, with activated attributes (opacities and colours in [0, 1]).
 
-    The shape of each Gaussian is given either by `quats` + `scales` (unit quaternions, w first) or by
-    `covars`. Avatars whose covariances are not a unit quaternion and scales (MonoGaussianAvatar never
-    normalises its quaternions; triangle-bound Gaussians stretch with their triangle) give `covars`.
+    The shape of each Gaussian is given either by `quats` + `scales` or by `covars` (triangle-bound Gaussians,
+    which stretch with their triangle). Quaternions are taken as 3DGS takes them: R(q) by the unit-quaternion
+    formula applied to q as it is. MonoGaussianAvatar's are not unit length, and its rasterizer never
+    normalised them; backends that normalise (gsplat) are given `covariances()` instead.
     """
 
     means: Tensor  # (N, 3)
     opacities: Tensor  # (N,)
     colors: Tensor  # (N, 3) RGB
-    quats: Tensor | None = None  # (N, 4) w, x, y, z
+    quats: Tensor | None = None  # (N, 4) w, x, y, z; unit length or not (see above)
     scales: Tensor | None = None  # (N, 3)
     covars: Tensor | None = None  # (N, 3, 3)
 

@@ -45,6 +45,8 @@ class RiggedAvatar:
     opacities: Tensor  # (N,)
     colors: Tensor  # (N, 3)
     default_camera: Camera
+    expression_range = (-1.0, 1.0)  # its blendshapes are designed for 0..1 (and their opposite)
+    timeline = None
 
     @staticmethod
     def bind(head: HeadModel, face_ids: Tensor, means: Tensor, covars: Tensor, opacities: Tensor,
@@ -73,9 +75,10 @@ def save_rigged_avatar(avatar: RiggedAvatar, path) -> None:
     save_npz(path, arrays)
 
 
-def load_rigged_avatar(path: Path) -> RiggedAvatar:
+def load_rigged_avatar(path: Path, arrays: dict[str, np.ndarray] | None = None) -> RiggedAvatar:
+    """Read a rigged avatar `.npz` (`arrays`: its contents when already read)."""
     what_to_do = "give an avatar file written by livehead"
-    arrays = read_npz(path, what_to_do)
+    arrays = read_npz(path, what_to_do) if arrays is None else arrays
     missing = [key for key in [KIND_KEY, "camera/intrinsics", *(f"gaussians/{k}" for k in GAUSSIAN_KEYS)]
                if key not in arrays]
     if missing:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import statistics
 import sys
+from pathlib import Path
 
 import torch
 
-from bench_rasterizer import BACKGROUND, REPORT, demo_scene, head_scene, load, write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avatar.rasterizer import available_backends, rasterize  # noqa: E402  (bench_rasterizer set the path)
+from avatar.rasterizer import available_backends, rasterize  # noqa: E402
+from bench.bench_rasterizer import BACKGROUND, demo_scene, head_scene  # noqa: E402
+from bench.report import REPORT, load, write_section  # noqa: E402
 
 FRAMES = 50
 
@@ -58,7 +61,7 @@ def main() -> None:
         f"Machine: {torch.cuda.get_device_name()}, torch {torch.__version__}; load average {load()}.\n\n"
         + "\n".join(lines) + "\n"
     )
-    write_section(REPORT, section)
+    write_section(section)
     print(f"wrote {REPORT}")
 
 

@@ -9,14 +9,11 @@ Prints a table and writes it to docs/benchmarks.md.
 from __future__ import annotations
 
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numba
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,6 +23,7 @@ from avatar.gaussians import Gaussians  # noqa: E402
 from avatar.rasterizer.cpu import rasterize_cpu  # noqa: E402
 from avatar.demo import load_demo_avatar  # noqa: E402
 from avatar.rasterizer.reference import rasterize_reference  # noqa: E402
+from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from models.params import FlameParams  # noqa: E402
 from viewer.orbit import OrbitCamera, target_depth  # noqa: E402
 from viewer.sweep import sweep_frame  # noqa: E402
@@ -34,7 +32,6 @@ SIZE = 512
 FRAMES = 40  # per scene, in ROUNDS rounds
 ROUNDS = 4
 BACKGROUND = torch.ones(3)
-REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def head_scene(n: int, seed: int = 0) -> tuple[Gaussians, Camera]:
@@ -131,33 +128,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    return (
-        f"{models[0] if models else platform.machine()}, {os.cpu_count()} cores, numba {numba.__version__} with "
-        f"{numba.get_num_threads()} threads ({numba.threading_layer()} layer), torch {torch.__version__}"
-    )
-
-
-def load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put `section` (starting with its "## " title) into the page, replacing its previous version only."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    title = section.splitlines()[0]
-    if title in text:
-        start = text.index(title)
-        end = text.find("\n## ", start + len(title))
-        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-
-
 def main() -> None:
     scenes = [(f"head shell {n // 1000}k", *head_scene(n)) for n in (20_000, 60_000, 100_000)]
     scenes.append(("demo avatar", *demo_scene()))
@@ -186,7 +156,7 @@ def main() -> None:
         f"Machine: {machine()}. Load average (1, 5, 15 min) before the run {load_before}, after {load_after}.\n\n"
         f"{table(rows)}\n\n{frame_line}\n"
     )
-    write_section(REPORT, section)
+    write_section(section)
     print(f"wrote {REPORT}")
 
 

@@ -11,10 +11,11 @@ from models.rotation import axis_angle_to_matrix
 
 @dataclass
 class LandmarkEmbedding:
-    """Landmarks as barycentric points on mesh triangles."""
+    """Landmarks as barycentric points on mesh triangles; a table of alternatives (e.g. FLAME's dynamic contour,
+    (79 yaw bins, 17 points)) has more leading dimensions."""
 
-    face_ids: Tensor  # (L,) int64
-    bary: Tensor  # (L, 3)
+    face_ids: Tensor  # (..., L) int64
+    bary: Tensor  # (..., L, 3)
 
 
 @dataclass
@@ -67,16 +68,12 @@ def pose_head(model: HeadModel, expression: Tensor, pose: Tensor, translation: T
     expression: (B, E); pose: (B, J, 3) axis-angle per joint; translation: (B, 3); shape: (B, S) or None
     (a model whose shape is baked in with `with_shape` needs none).
     """
-    batch = expression.shape[0]
     v_shaped = model.v_template + torch.einsum("vce,be->bvc", model.exprdirs, expression)  # (B, V, 3)
     if shape is not None:
         v_shaped = v_shaped + torch.einsum("vcs,bs->bvc", model.shapedirs, shape)
     joints = model.joint_regressor @ v_shaped  # (B, J, 3)
-
     rotations = axis_angle_to_matrix(pose)  # (B, J, 3, 3)
-    eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
-    pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, 9 (J - 1))
-    v_posed = v_shaped + (pose_feature @ model.posedirs).reshape(batch, -1, 3)
+    v_posed = v_shaped + (pose_feature(rotations) @ model.posedirs).reshape(v_shaped.shape)
 
     transforms, posed_joints = _chain_transforms(rotations, joints, model.parents)  # (B, J, 4, 4), (B, J, 3)
     # Skinning: blend the joint transforms per vertex, then apply to the rest-posed vertex.
@@ -88,6 +85,22 @@ def pose_head(model: HeadModel, expression: Tensor, pose: Tensor, translation: T
         transforms = transforms.clone()
         transforms[..., :3, 3] += translation[:, None]
     return HeadPose(vertices, posed_joints, transforms)
+
+
+def pose_feature(rotations: Tensor) -> Tensor:
+    """(B, J, 3, 3) joint rotations -> (B, 9 (J - 1)) what pose correctives are driven by: R_j - I of every
+    non-root joint, row-major, joint after joint."""
+    eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+    return (rotations[:, 1:] - eye).flatten(1)
+
+
+def joint_transforms(model: HeadModel, expression: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+    """The skeleton alone, for avatars that skin their own points: (B, E) expression, (B, J, 3) axis-angle pose
+    -> (B, J, 4, 4) rest-to-posed joint transforms (the rest joints move with the expression, as in FLAME) and
+    (B, 9 (J - 1)) pose feature."""
+    joints = model.joint_regressor @ (model.v_template + torch.einsum("vce,be->bvc", model.exprdirs, expression))
+    rotations = axis_angle_to_matrix(pose)
+    return _chain_transforms(rotations, joints, model.parents)[0], pose_feature(rotations)
 
 
 def _chain_transforms(rotations: Tensor, joints: Tensor, parents: Tensor) -> tuple[Tensor, Tensor]:

@@ -62,9 +62,10 @@ def head_model_arrays(model: HeadModel) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_npz(path: str | PathLike, arrays: dict[str, np.ndarray]) -> None:
+def save_npz(path: str | PathLike, arrays: dict[str, np.ndarray], compress: bool = True) -> None:
+    """Write `arrays`; `compress=False` for large float arrays that barely compress and must load fast."""
     with open(path, "wb") as file:  # a file object keeps np.savez from appending ".npz" to the name
-        np.savez_compressed(file, **arrays)
+        (np.savez_compressed if compress else np.savez)(file, **arrays)
 
 
 def read_npz(path: Path, what_to_do: str = WHAT_TO_DO) -> dict[str, np.ndarray]:
@@ -142,8 +143,7 @@ def head_model_from_arrays(path: Path, data: dict[str, np.ndarray]) -> HeadModel
         keys = (f"landmarks/{name}/face_ids", f"landmarks/{name}/bary")
         _require_keys(path, data, keys)
         face_ids, bary = (_numeric(path, key, data[key]) for key in keys)
-        num_points = _check_shape(path, keys[0], face_ids, (None,))[0]
-        _check_shape(path, keys[1], bary, (num_points, 3))
+        _check_shape(path, keys[1], bary, face_ids.shape + (3,))
         if face_ids.size and not 0 <= face_ids.min() <= face_ids.max() < len(arrays["faces"]):
             raise HeadModelError(f"{path}: '{keys[0]}' refers to faces outside 0..{len(arrays['faces']) - 1}")
         landmarks[name] = LandmarkEmbedding(torch.from_numpy(face_ids.astype(np.int64)),

@@ -20,3 +20,19 @@ class FlameParams:
     @staticmethod
     def neutral(num_expressions: int) -> FlameParams:
         return FlameParams(torch.zeros(num_expressions), torch.zeros(len(JOINT_NAMES), 3), torch.zeros(3))
+
+
+@dataclass
+class FlameSequence:
+    """Frames of FLAME parameters, e.g. the tracked frames of a training dataset, played as a timeline."""
+
+    expression: Tensor  # (F, E)
+    pose: Tensor  # (F, 5, 3)
+    translation: Tensor  # (F, 3)
+    names: tuple[str, ...]  # (F,) a label per frame, e.g. its image's name
+
+    def __len__(self) -> int:
+        return self.expression.shape[0]
+
+    def frame(self, index: int) -> FlameParams:
+        return FlameParams(self.expression[index].clone(), self.pose[index].clone(), self.translation[index].clone())

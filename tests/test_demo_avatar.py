@@ -107,7 +107,7 @@ def test_load_avatar_errors_name_the_file(tmp_path):
     with pytest.raises(AvatarError, match="junk.npz"):
         load_avatar(tmp_path / "junk.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(AvatarError, match="other.npz.*missing"):
+    with pytest.raises(AvatarError, match="other.npz.*not a livehead avatar file"):
         load_avatar(tmp_path / "other.npz")
 
 

@@ -1,4 +1,5 @@
-"""The dearpygui window: the avatar's image beside sliders for its face, an orbit camera on the mouse.
+"""The dearpygui window: the avatar's image beside sliders for its face (and its timeline, when it has one), an
+orbit camera on the mouse.
 
 Rendering runs on a background thread that always takes the newest request, so the window keeps
 responding at the CPU renderer's speed; this (GUI) thread only reads controls, asks for frames and
@@ -19,12 +20,17 @@ from avatar import Avatar
 from avatar.camera import Camera
 from avatar.rasterizer import available_backends, rasterize
 from models.params import FlameParams
-from viewer.controls import EXPRESSION_RANGE, POSE_CONTROLS, expression_labels, params_from_controls
+from viewer.controls import (POSE_CONTROLS, controls_from_params, expression_labels, matches_filter,
+                             params_from_controls)
 from viewer.orbit import OrbitCamera, target_depth
+from viewer.timeline import Playback
 
 PANEL_WIDTH = 340  # the control panel right of the image; the image takes the rest of the window
-SLIDER_WIDTH = 170
-HELP = "Drag on the image: left orbits, right or\nmiddle pans; the wheel zooms.\nR: reset view   Esc / Q: quit"
+SLIDER_WIDTH = 150
+HELP = ("Drag the image: left orbits, right or\nmiddle pans, the wheel zooms. R: reset view,\n"
+        "Esc / Q: quit. 0 beside a slider resets it.")
+TIMELINE_HELP = "\nSpace: play / pause, Left / Right: step"
+GREY = (160, 160, 160)
 # Window frames per second at most. With the CPU renderer, the window's own drawing (software OpenGL where there
 # is no GPU) shares the cores with it: at 30 its renders come ~15% faster than at 60, and the image cannot
 # change faster than they come anyway.
@@ -93,6 +99,13 @@ class ViewerApp:
         self.orbit.resize(width, height)
         self.window_size = (width + PANEL_WIDTH, height)
         self.labels = expression_labels(avatar.head.expression_names, avatar.head.num_expressions)
+        # Every slider's tag and label, expressions by index and pose controls by name, for the filter box.
+        self._sliders = [(f"expression/{k}", label) for k, label in enumerate(self.labels)]
+        self._sliders += [(f"pose/{control.name}", control.label) for control in POSE_CONTROLS]
+        self.timeline = avatar.timeline
+        self.playback = None if self.timeline is None else Playback(len(self.timeline))
+        self._shown_frame: int | None = None  # the timeline frame last put into the sliders
+        self._base_frame: int | None = None  # the frame the sliders' values apply to; None: the neutral face
         self.requested = 0  # the number of the latest render request
         self.uploaded = 0  # the number of the request whose frame is in the texture
         self._drawn_for = 0  # window frames drawn since that upload
@@ -124,6 +137,7 @@ class ViewerApp:
             return False
         self._follow_window_size()
         self._follow_mouse()
+        self._play()
         self._request_if_changed()
         self._upload_latest()
         self._update_readout()
@@ -152,7 +166,10 @@ class ViewerApp:
             self.close()
 
     def wait_until_drawn(self) -> bool:
-        """Step until the window shows the image of the current controls and view; False if it closed first."""
+        """Step until the window shows the image of the current controls and view; False if it closed first.
+
+        Pause the timeline first: while it plays faster than the renderer, the image never catches up.
+        """
         while self.step():  # one step at least: it turns changed controls into a request
             if self.uploaded == self.requested and self._drawn_for >= DRAWN_AFTER:
                 return True
@@ -168,18 +185,43 @@ class ViewerApp:
     # -- controls the tests and the keyboard use -------------------------------------------------------------
 
     def set_control(self, name: str, value: float) -> None:
-        """Set a slider: an expression label ("smile") or a pose control name ("jaw")."""
-        dpg.set_value(f"expression/{self.labels.index(name)}" if name in self.labels else f"pose/{name}", value)
+        """Move a slider as the user would: an expression label ("smile") or a pose control name ("jaw")."""
+        tag = f"expression/{self.labels.index(name)}" if name in self.labels else f"pose/{name}"
+        dpg.set_value(tag, value)
+        self._edited()
+
+    def set_filter(self, text: str) -> None:
+        """Type into the filter box: only sliders whose label contains `text` stay shown."""
+        dpg.set_value("filter", text)
+        self._apply_filter()
+
+    def shown_sliders(self) -> list[str]:
+        """The labels of the sliders the filter box leaves shown."""
+        return [label for tag, label in self._sliders if dpg.is_item_shown(f"row/{tag}")]
 
     def image(self) -> np.ndarray:
         """A copy of what the window shows: (H, W, 3) float RGB."""
         return self._pixels.copy()
 
     def reset_face(self) -> None:
-        for k in range(len(self.labels)):
-            dpg.set_value(f"expression/{k}", 0.0)
-        for control in POSE_CONTROLS:
-            dpg.set_value(f"pose/{control.name}", 0.0)
+        """Every slider to 0: the neutral face, also after a timeline frame (which stays selected, paused)."""
+        for tag, _ in self._sliders:
+            dpg.set_value(tag, 0.0)
+        self._base_frame = None
+        self._edited()
+
+    def show_frame(self, index: int) -> None:
+        """Pause at timeline frame `index` (wrapping around) and put its values into the sliders."""
+        self.playback.seek(index)
+        self._show(self.playback.frame)
+
+    def step_frame(self, steps: int) -> None:
+        self.show_frame(self.playback.frame + steps)
+
+    def toggle_play(self) -> None:
+        self.playback.toggle(time.perf_counter())
+        if self.playback.playing:
+            self._show(self.playback.frame)  # also after the sliders were edited or reset
 
     def quit(self) -> None:
         self._running = False
@@ -206,30 +248,96 @@ class ViewerApp:
         dpg.set_primary_window(main, True)
         with dpg.handler_registry():
             dpg.add_mouse_wheel_handler(callback=lambda _, steps: self._zoom(steps))
-            dpg.add_key_press_handler(dpg.mvKey_R, callback=self.orbit.reset)
-            dpg.add_key_press_handler(dpg.mvKey_Escape, callback=self.quit)
-            dpg.add_key_press_handler(dpg.mvKey_Q, callback=self.quit)
+            self._add_key(dpg.mvKey_R, self.orbit.reset)
+            self._add_key(dpg.mvKey_Escape, self.quit)
+            self._add_key(dpg.mvKey_Q, self.quit)
+            if self.timeline is not None:
+                self._add_key(dpg.mvKey_Spacebar, self.toggle_play)
+                self._add_key(dpg.mvKey_Left, lambda: self.step_frame(-1))
+                self._add_key(dpg.mvKey_Right, lambda: self.step_frame(1))
+
+    def _add_key(self, key: int, action) -> None:
+        def pressed():
+            # Letters and Space typed into the filter box are text, not commands (nor the Esc that leaves it).
+            if not (dpg.is_item_active("filter") or dpg.is_item_deactivated("filter")):
+                action()
+
+        dpg.add_key_press_handler(key, callback=pressed)
 
     def _build_panel(self) -> None:
+        """At the top, always in view: readout, buttons, help, timeline and filter; below, the sliders scroll."""
         with dpg.theme() as padded:
             with dpg.theme_component(dpg.mvAll):
                 dpg.add_theme_style(dpg.mvStyleVar_WindowPadding, 8, 8)
                 dpg.add_theme_style(dpg.mvStyleVar_ItemSpacing, 8, 4)
         dpg.bind_item_theme("panel", padded)
-        dpg.add_text(f"renderer: {self.backend}")
-        dpg.add_text("render: starting\n", tag="fps")
-        dpg.add_button(label="reset view (R)", callback=self.orbit.reset)
-        dpg.add_text(HELP, color=(160, 160, 160))
+        dpg.add_text(f"render ({self.backend}): starting\n", tag="fps")
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="reset view (R)", callback=self.orbit.reset)
+            dpg.add_button(label="reset face", callback=self.reset_face)
+        dpg.add_text(HELP + ("" if self.timeline is None else TIMELINE_HELP), color=GREY)
+        if self.timeline is not None:
+            self._build_timeline()
         dpg.add_separator()
-        dpg.add_text("expression")
-        for k, label in enumerate(self.labels):
-            dpg.add_slider_float(label=label, tag=f"expression/{k}", width=SLIDER_WIDTH,
-                                 min_value=EXPRESSION_RANGE[0], max_value=EXPRESSION_RANGE[1], format="%.2f")
-        dpg.add_text("pose (degrees)")
-        for control in POSE_CONTROLS:
-            dpg.add_slider_float(label=control.label, tag=f"pose/{control.name}", width=SLIDER_WIDTH,
-                                 min_value=control.low, max_value=control.high, format="%.1f")
-        dpg.add_button(label="reset face", callback=self.reset_face)
+        dpg.add_input_text(tag="filter", hint="filter sliders", width=-1, callback=self._apply_filter)
+        with dpg.child_window(tag="sliders", border=False):  # the rest of the panel's height; scrolls
+            dpg.add_text("pose (degrees)")
+            for control in POSE_CONTROLS:
+                self._add_slider(f"pose/{control.name}", control.label, control.low, control.high, "%.1f")
+            dpg.add_text("expression")
+            low, high = self.avatar.expression_range
+            for k, label in enumerate(self.labels):
+                self._add_slider(f"expression/{k}", label, low, high, "%.2f")
+
+    def _build_timeline(self) -> None:
+        with dpg.group(horizontal=True):
+            dpg.add_button(arrow=True, direction=dpg.mvDir_Left, callback=lambda: self.step_frame(-1))
+            dpg.add_button(label="play", tag="timeline/play", width=48, callback=self.toggle_play)
+            dpg.add_button(arrow=True, direction=dpg.mvDir_Right, callback=lambda: self.step_frame(1))
+            dpg.add_text("", tag="timeline/name")
+        last = len(self.timeline) - 1
+        dpg.add_slider_int(tag="timeline/frame", width=-1, min_value=0, max_value=last, format=f"frame %d / {last}",
+                           callback=lambda _, index: self.show_frame(index))
+
+    def _add_slider(self, tag: str, label: str, low: float, high: float, number_format: str) -> None:
+        with dpg.group(horizontal=True, tag=f"row/{tag}"):
+            dpg.add_button(label="0", tag=f"reset/{tag}", callback=self._reset_slider, user_data=tag)
+            dpg.add_slider_float(label=label, tag=tag, width=SLIDER_WIDTH, min_value=low, max_value=high,
+                                 format=number_format, callback=self._edited)
+
+    def _reset_slider(self, _sender, _value, tag: str) -> None:
+        dpg.set_value(tag, 0.0)
+        self._edited()
+
+    def _edited(self) -> None:
+        """The user moved a slider: it changes the face from here on, so the timeline stops driving it."""
+        if self.playback is not None:
+            self.playback.pause()
+
+    def _apply_filter(self) -> None:
+        text = dpg.get_value("filter")
+        for tag, label in self._sliders:
+            dpg.configure_item(f"row/{tag}", show=matches_filter(label, text))
+
+    def _play(self) -> None:
+        """Show the frame the clock has reached while the timeline plays; the button offers play or pause."""
+        if self.playback is None:
+            return
+        frame = self.playback.advance(time.perf_counter())
+        if frame != self._shown_frame:
+            self._show(frame)
+        dpg.configure_item("timeline/play", label="pause" if self.playback.playing else "play")
+
+    def _show(self, index: int) -> None:
+        """Timeline frame `index` into the sliders (the pose sliders show what they can), to edit from there."""
+        expression, pose = controls_from_params(self.timeline.frame(index))
+        for k, value in enumerate(expression):
+            dpg.set_value(f"expression/{k}", value)
+        for name, value in pose.items():
+            dpg.set_value(f"pose/{name}", value)
+        self._shown_frame = self._base_frame = index
+        dpg.set_value("timeline/frame", index)
+        dpg.set_value("timeline/name", self.timeline.names[index])
 
     def _follow_window_size(self) -> None:
         """Render at the size of the window's image area (the shown texture stretches until a frame fits)."""
@@ -267,11 +375,13 @@ class ViewerApp:
         expression = [dpg.get_value(f"expression/{k}") for k in range(len(self.labels))]
         pose = {control.name: dpg.get_value(f"pose/{control.name}") for control in POSE_CONTROLS}
         view = self.orbit
-        state = (*expression, *pose.values(), view.yaw, view.pitch, view.distance, view.pan, view.width, view.height)
+        state = (*expression, *pose.values(), self._base_frame, view.yaw, view.pitch, view.distance, view.pan,
+                 view.width, view.height)
         if state != self._requested_state:  # an unchanged view is not rendered again
             self._requested_state = state
             self.requested += 1
-            self.renderer.request(self.requested, params_from_controls(expression, pose), self.orbit.camera())
+            base = None if self._base_frame is None else self.timeline.frame(self._base_frame)
+            self.renderer.request(self.requested, params_from_controls(expression, pose, base), self.orbit.camera())
 
     def _upload_latest(self) -> None:
         frame = self.renderer.latest
@@ -291,7 +401,8 @@ class ViewerApp:
         now = time.perf_counter()
         if self._render_ms and now - self._readout_at > 0.25:  # a steady number, not a flicker
             self._readout_at = now
-            dpg.set_value("fps", f"render: {1000 / self._render_ms:.1f} fps ({self._render_ms:.0f} ms)\n"
+            dpg.set_value("fps", f"render ({self.backend}): {1000 / self._render_ms:.1f} fps "
+                                 f"({self._render_ms:.0f} ms)\n"
                                  f"window: {dpg.get_frame_rate():.0f} fps")
 
     def _replace_texture(self, width: int, height: int) -> None:

@@ -1,6 +1,7 @@
 """What the window's sliders mean: expression coefficients and a few named head, jaw and eye rotations.
 
-The window only shows these and reads them back; turning slider values into FlameParams happens here.
+The window only shows these and reads them back; turning slider values into FlameParams (and a timeline frame
+into slider values) happens here.
 """
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import math
 from dataclasses import dataclass
 
 from models.params import FlameParams
-
-EXPRESSION_RANGE = (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class PoseControl:
 # y turns it to its left, a positive rotation about x tips the face down (and opens the jaw).
 POSE_CONTROLS = (
     PoseControl("jaw", "jaw open", (2,), 0, 0.0, 25.0),
+    PoseControl("jaw_side", "jaw side (left +)", (2,), 1, -10.0, 10.0),
     PoseControl("head_turn", "head turn (left +)", (1,), 1, -45.0, 45.0),
     PoseControl("head_nod", "head nod (down +)", (1,), 0, -30.0, 30.0),
     PoseControl("head_tilt", "head tilt (left +)", (1,), 2, -30.0, 30.0, sign=-1.0),
@@ -42,11 +42,35 @@ def expression_labels(names: tuple[str, ...], count: int) -> list[str]:
     return [names[k].replace("_", " ") if k < len(names) and names[k] else f"expression {k}" for k in range(count)]
 
 
-def params_from_controls(expression: list[float], pose: dict[str, float]) -> FlameParams:
-    """FlameParams from expression slider values and pose slider values (degrees) by PoseControl name."""
-    params = FlameParams.neutral(len(expression))
-    params.expression[:] = params.expression.new_tensor(expression)
+def matches_filter(label: str, text: str) -> bool:
+    """Whether the slider `label` stays visible while the filter box holds `text` (any case; empty shows all)."""
+    return text.strip().lower() in label.lower()
+
+
+def controls_from_params(params: FlameParams) -> tuple[list[float], dict[str, float]]:
+    """The slider values that show `params`: its expression, and each pose control's rotation in degrees (the
+    mean over its joints, e.g. of both eyes)."""
+    pose = {}
     for control in POSE_CONTROLS:
+        angle = float(params.pose[list(control.joints), control.axis].mean())
+        pose[control.name] = control.sign * math.degrees(angle) + 0.0  # + 0.0: a slider shows -0.0 as "-0.0"
+    return params.expression.tolist(), pose
+
+
+def params_from_controls(expression: list[float], pose: dict[str, float],
+                         base: FlameParams | None = None) -> FlameParams:
+    """FlameParams from expression slider values and pose slider values (degrees) by PoseControl name.
+
+    `base`: the timeline frame the sliders were set from (default: the neutral face). A pose slider moved away
+    from the value that shows `base` turns its joints by the difference, so untouched sliders keep the frame
+    exactly, including what no slider shows (the global rotation, the translation, left and right eye apart).
+    """
+    if base is None:
+        base = FlameParams.neutral(len(expression))
+    shown = controls_from_params(base)[1]
+    params = FlameParams(base.expression.new_tensor(expression), base.pose.clone(), base.translation.clone())
+    for control in POSE_CONTROLS:
+        turn = control.sign * math.radians(pose.get(control.name, shown[control.name]) - shown[control.name])
         for joint in control.joints:
-            params.pose[joint, control.axis] = control.sign * math.radians(pose.get(control.name, 0.0))
+            params.pose[joint, control.axis] += turn
     return params

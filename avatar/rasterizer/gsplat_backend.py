@@ -1,7 +1,7 @@
 """The gsplat backend (CUDA): `gsplat.rasterization` called with this project's conventions.
 
 Import only where CUDA is available. Where gsplat's rules differ from 3DGS's, it keeps its own: tiles from
-3.33 sigma, alpha capped at 0.999, quaternions normalised. Images agree closely, not exactly.
+3.33 sigma, alpha capped at 0.999. Images agree closely, not exactly.
 """
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ def rasterize_gsplat(gaussians: Gaussians, camera: Camera, background: Tensor) -
     intrinsics = torch.tensor(
         [[camera.fx, 0.0, camera.cx + 0.5], [0.0, camera.fy, camera.cy + 0.5], [0.0, 0.0, 1.0]], device=device
     )
-    if gaussians.covars is not None:
-        shape = {"quats": None, "scales": None, "covars": gaussians.covars.float()}
-    else:
-        shape = {"quats": gaussians.quats.float(), "scales": gaussians.scales.float()}
+    # Covariances, never quaternions: gsplat normalises quaternions, 3DGS does not (MonoGaussianAvatar's are not
+    # unit length).
+    covars = gaussians.covariances().float()
     colors, alphas, _ = gsplat.rasterization(
         means=gaussians.means.float(),
         opacities=gaussians.opacities.float(),
@@ -39,6 +38,8 @@ def rasterize_gsplat(gaussians: Gaussians, camera: Camera, background: Tensor) -
         render_mode="RGB+D",  # D: sum of weight * z, as Render.depth
         backgrounds=background[None],
         rasterize_mode="classic",
-        **shape,
+        quats=None,
+        scales=None,
+        covars=covars,
     )  # colors (1, H, W, 4), alphas (1, H, W, 1)
     return Render(image=colors[0, ..., :3], alpha=alphas[0, ..., 0], depth=colors[0, ..., 3])

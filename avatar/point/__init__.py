@@ -1,0 +1,1 @@
+"""MonoGaussianAvatar point avatars."""
