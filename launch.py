@@ -30,7 +30,7 @@ examples:
   python launch.py --screenshot shot.png             open the window, save a screenshot, quit
 
 In the window: drag with the left button to orbit, the right or middle button to pan, the wheel to zoom;
-R resets the view, Esc or Q quits.
+R resets the view, Esc or Q quits; with a timeline, Space plays or pauses and Left / Right step a frame.
 """
 
 

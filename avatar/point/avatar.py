@@ -18,6 +18,7 @@ from tqdm import tqdm
 from avatar.camera import Camera
 from avatar.errors import AvatarError
 from avatar.gaussians import Gaussians
+from avatar.point.experiment import Experiment
 from avatar.point.head import canonical_pose, checkpoint_head_model
 from avatar.point.networks import FusedGaussianNetwork, deformer_network, geometry_network, layers
 from avatar.point.original import SCALE_MAX, ghost_bone
@@ -84,8 +85,8 @@ class PointAvatar:
                            network)
 
     @staticmethod
-    def from_experiment(experiment) -> PointAvatar:
-        """From an `avatar.point.experiment.Experiment` (a checkpoint and its dataset)."""
+    def from_experiment(experiment: Experiment) -> PointAvatar:
+        """From a checkpoint and its dataset, as `open_experiment` found them."""
         return PointAvatar.from_checkpoint(experiment.state_dict, experiment.radius, experiment.canonical_expression,
                                            experiment.canonical_jaw, experiment.camera, experiment.timeline)
 

@@ -8,7 +8,6 @@ from models.head_model import HeadModel, LandmarkEmbedding
 
 FLAME = "FLAMEServer."
 NUM_SHAPE = 100  # shapedirs holds 100 identity components, then 50 expression components
-CANONICAL_JAW_DEFAULT = 0.2  # the original's default for dataset.canonical_pose (its configs set 0.4)
 
 
 def checkpoint_head_model(state_dict: dict[str, Tensor]) -> HeadModel:

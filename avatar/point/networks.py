@@ -15,7 +15,6 @@ from torch import Tensor
 Layers = dict[str, tuple[Tensor, Tensor]]  # layer name -> (weight (out, in), bias (out,))
 NUM_EXPRESSIONS = 50
 NUM_POSE_FEATURES = 36  # (R - I) of the 4 non-root FLAME joints
-NUM_BONES = 6  # a ghost bone (identity), then FLAME's 5 joints
 EMBEDDING_FREQUENCIES = 6  # the geometry network's positional encoding: 1, 2, 4, ... 32
 
 
