@@ -1,0 +1,190 @@
+"""The head model cut down to what landmark fitting needs, and which detected landmarks match which model points.
+
+Posing a whole FLAME mesh (5023 vertices) to read 68 points off it wastes most of the work: a landmark only needs
+the three vertices of its triangle. `LandmarkModel` keeps those vertices' rows of every buffer, and the full mesh's
+joint regression folded into linear maps (joints = J0 + J_shape s + J_expr e), so posing the landmarks is exact
+and costs a few hundred vertices. Plain numpy (float64): at this size per-call overhead dominates, and numpy's is
+several times smaller than torch's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from models.head_model import HeadModel
+
+JAW, LEFT_EYE, RIGHT_EYE = 2, 3, 4  # FLAME joints (models/params.py JOINT_NAMES)
+CONTOUR_BINS = 79  # FLAME's dynamic contour: one row of 17 points per degree of yaw, -39..39
+
+
+@dataclass(frozen=True)
+class LandmarkModel:
+    """The vertices under a list of landmark points (barycentric points on triangles), with their blendshapes,
+    pose correctives and skinning weights; corners index these vertices, not the full mesh's."""
+
+    v_template: np.ndarray  # (V, 3)
+    shapedirs: np.ndarray  # (V, 3, S)
+    exprdirs: np.ndarray  # (V, 3, E)
+    posedirs: np.ndarray | None  # (9 (J - 1), V * 3); None where the model has no pose correctives
+    lbs_weights: np.ndarray  # (V, J)
+    parents: np.ndarray  # (J,)
+    joints_template: np.ndarray  # (J, 3) the full mesh's joint regression of the template ...
+    joints_shapedirs: np.ndarray  # (J, 3, S) ... of the shape blendshapes
+    joints_exprdirs: np.ndarray  # (J, 3, E) ... and of the expression blendshapes
+    corners: np.ndarray  # (L, 3) int, each point's triangle as rows of v_template
+    bary: np.ndarray  # (L, 3)
+
+    @staticmethod
+    def build(head: HeadModel, face_ids: np.ndarray, bary: np.ndarray) -> LandmarkModel:
+        """The points (L,) triangles `face_ids` of `head` at barycentric coordinates `bary` (L, 3)."""
+        faces = head.faces.numpy()[np.asarray(face_ids)]  # (L, 3) full-mesh vertex ids
+        vertex_ids, corners = np.unique(faces, return_inverse=True)
+        regressor = head.joint_regressor.double().numpy()  # (J, V_full): joints are linear in the vertices
+        num_vertices = head.v_template.shape[0]
+
+        def rows(tensor):
+            return tensor.double().numpy()[vertex_ids]
+
+        posedirs = head.posedirs.double().numpy()
+        posedirs = posedirs.reshape(-1, num_vertices, 3)[:, vertex_ids].reshape(posedirs.shape[0], -1)
+        return LandmarkModel(
+            v_template=rows(head.v_template), shapedirs=rows(head.shapedirs), exprdirs=rows(head.exprdirs),
+            posedirs=posedirs if posedirs.any() else None, lbs_weights=rows(head.lbs_weights),
+            parents=head.parents.numpy().copy(),
+            joints_template=regressor @ head.v_template.double().numpy(),
+            joints_shapedirs=np.einsum("jv,vcs->jcs", regressor, head.shapedirs.double().numpy()),
+            joints_exprdirs=np.einsum("jv,vce->jce", regressor, head.exprdirs.double().numpy()),
+            corners=corners.reshape(faces.shape), bary=np.asarray(bary, np.float64).reshape(-1, 3),
+        )
+
+    @property
+    def num_points(self) -> int:
+        return self.corners.shape[0]
+
+    @property
+    def num_expressions(self) -> int:
+        return self.exprdirs.shape[2]
+
+    @property
+    def num_shape(self) -> int:
+        return self.shapedirs.shape[2]
+
+    def select(self, points: np.ndarray) -> LandmarkModel:
+        """Only points (M,) (indices into this model's points), and only the vertices they need."""
+        corners = self.corners[np.asarray(points)]
+        keep, corners = np.unique(corners, return_inverse=True)
+        posedirs = None
+        if self.posedirs is not None:
+            posedirs = self.posedirs.reshape(self.posedirs.shape[0], -1, 3)[:, keep].reshape(self.posedirs.shape[0], -1)
+        return replace(self, v_template=self.v_template[keep], shapedirs=self.shapedirs[keep],
+                       exprdirs=self.exprdirs[keep], posedirs=posedirs, lbs_weights=self.lbs_weights[keep],
+                       corners=corners.reshape(-1, 3), bary=self.bary[np.asarray(points)])
+
+    def with_shape(self, shape: np.ndarray) -> LandmarkModel:
+        """Identity coefficients (S,) baked into the template and its joints (shape directions kept, so that a
+        later `with_shape` adds to this one)."""
+        return replace(self, v_template=self.v_template + self.shapedirs @ shape,
+                       joints_template=self.joints_template + self.joints_shapedirs @ shape)
+
+    def joints_moved_by(self) -> np.ndarray:
+        """(J,) bool: the joints that skin some vertex of these points (rotating another one moves nothing)."""
+        return (self.lbs_weights > 0).any(axis=0)
+
+
+def landmarks(model: LandmarkModel, expression: np.ndarray, pose: np.ndarray, translation: np.ndarray | None = None,
+              shape: np.ndarray | None = None) -> np.ndarray:
+    """Posed points (L, 3) in model space: linear blend skinning of the model's vertices, exactly as
+    models.head_model.pose_head does it, then the barycentric combination.
+
+    expression: (E,); pose: (J, 3) axis-angle per joint; translation: (3,); shape: (S,) or None.
+    """
+    vertices = model.v_template + model.exprdirs @ expression  # (V, 3)
+    joints = model.joints_template + model.joints_exprdirs @ expression  # (J, 3)
+    if shape is not None:
+        vertices = vertices + model.shapedirs @ shape
+        joints = joints + model.joints_shapedirs @ shape
+    rotations = axis_angle_matrix(np.asarray(pose, np.float64))  # (J, 3, 3)
+    if model.posedirs is not None:
+        vertices = vertices + ((rotations[1:] - np.eye(3)).reshape(-1) @ model.posedirs).reshape(-1, 3)
+    # World frames down the chain (parents before children), then rest -> posed transforms.
+    world_rotations, world_joints = np.empty_like(rotations), np.empty_like(joints)
+    for j, parent in enumerate(model.parents):
+        if parent < 0:
+            world_rotations[j], world_joints[j] = rotations[j], joints[j]
+        else:
+            world_rotations[j] = world_rotations[parent] @ rotations[j]
+            world_joints[j] = world_rotations[parent] @ (joints[j] - joints[parent]) + world_joints[parent]
+    offsets = world_joints - np.einsum("jab,jb->ja", world_rotations, joints)  # (J, 3)
+    blended = (model.lbs_weights @ world_rotations.reshape(-1, 9)).reshape(-1, 3, 3)  # (V, 3, 3)
+    posed = np.einsum("vab,vb->va", blended, vertices) + model.lbs_weights @ offsets
+    points = np.einsum("lc,lca->la", model.bary, posed[model.corners])
+    return points if translation is None else points + translation
+
+
+def axis_angle_matrix(axis_angle: np.ndarray) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 3, 3) rotation matrices (Rodrigues)."""
+    angle = np.linalg.norm(axis_angle, axis=-1)[..., None, None]
+    safe = np.where(angle > 1e-12, angle, 1.0)
+    k = skew(axis_angle) / safe
+    sin, one_minus_cos = np.sin(angle), 1 - np.cos(angle)
+    return np.eye(3) + np.where(angle > 1e-12, sin * k + one_minus_cos * (k @ k), skew(axis_angle))
+
+
+def skew(v: np.ndarray) -> np.ndarray:
+    """(..., 3) -> (..., 3, 3) the cross-product matrices: skew(a) @ b = a x b."""
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    zero = np.zeros_like(x)
+    return np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(v.shape + (3,))
+
+
+@dataclass(frozen=True)
+class LandmarkSet:
+    """Which detected landmark matches which model point: fixed points, and optionally a dynamic contour whose
+    model points are re-chosen from the head's yaw (FLAME's 17 jaw-line points follow the silhouette).
+
+    Observations are a detector's array (N, 2); `observed` and `contour_observed` index into it.
+    """
+
+    observed: np.ndarray  # (L,) detector index of each fixed point
+    face_ids: np.ndarray  # (L,) the model triangle of each fixed point
+    bary: np.ndarray  # (L, 3)
+    contour_observed: np.ndarray  # (K,) detector index of each contour point; K = 0: no dynamic contour
+    contour_face_ids: np.ndarray  # (B, K) model triangles per yaw bin
+    contour_bary: np.ndarray  # (B, K, 3)
+
+    @staticmethod
+    def mediapipe(head: HeadModel) -> LandmarkSet:
+        """MediaPipe's 478 face-mesh points onto a model that embeds all of them (the demo avatar): identity."""
+        embedding = head.landmarks["mediapipe"]
+        count = embedding.face_ids.shape[0]
+        return LandmarkSet(np.arange(count), embedding.face_ids.numpy(), embedding.bary.double().numpy(),
+                           *_no_contour())
+
+    @staticmethod
+    def flame68(head: HeadModel, observed: np.ndarray | None = None) -> LandmarkSet:
+        """The 68 iBUG points onto FLAME's embedding: 17..67 fixed ("flame51"), 0..16 the dynamic contour
+        ("flame_contour"). `observed` (68,): where iBUG point i sits in the detector's array (None: at i), e.g.
+        MediaPipe indices once a 478 -> 68 correspondence exists."""
+        observed = np.arange(68) if observed is None else np.asarray(observed)
+        fixed, contour = head.landmarks["flame51"], head.landmarks["flame_contour"]
+        return LandmarkSet(observed[17:], fixed.face_ids.numpy(), fixed.bary.double().numpy(), observed[:17],
+                           contour.face_ids.numpy(), contour.bary.double().numpy())
+
+    @property
+    def has_contour(self) -> bool:
+        return len(self.contour_observed) > 0
+
+
+def _no_contour() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.zeros(0, np.int64), np.zeros((CONTOUR_BINS, 0), np.int64), np.zeros((CONTOUR_BINS, 0, 3))
+
+
+def contour_bin(rotation: np.ndarray) -> int:
+    """FLAME's dynamic-contour row for a head rotation (3, 3) (global @ neck, model space), as FLAME's reference
+    code computes it: yaw = asin(-R[2, 0]) (the Euler angle about y, positive turning the face towards model +x,
+    the subject's left), a = round(-yaw in degrees) clamped to at most 39; rows 0..39 for a = 0..39 (face turned
+    towards -x), rows 40..78 for a = -1..-39 (39 - a), and 78 beyond."""
+    yaw = np.degrees(np.arctan2(-rotation[2, 0], np.hypot(rotation[0, 0], rotation[1, 0])))
+    a = min(round(-yaw), 39)
+    return a if a >= 0 else (78 if a < -39 else 39 - a)

@@ -1,0 +1,218 @@
+"""The tracker: a frame in, FLAME parameters for the avatar out, in a few milliseconds.
+
+Per frame: MediaPipe's 478 landmarks -> pick the face being followed -> fit the avatar's own head model
+(tracking/fit.py, warm-started) -> One Euro smoothing -> retargeting (relative to the user's calibrated
+neutral, or absolute). The user's face shape is estimated once, over the first frames with a face, and kept.
+Frames without a face hold the last parameters for a moment, then ease toward neutral.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tqdm import tqdm
+
+from avatar.camera import Camera
+from models.head_model import HeadModel
+from models.params import FlameParams, FlameSequence
+from tracking.fit import FitModel, FitState, estimate_shape, fit_frame
+from tracking.ibug68 import ibug68_from_mediapipe
+from tracking.landmark_model import CONTOUR_BINS, LandmarkSet
+from tracking.sequence_file import TrackedSequence
+from tracking.smoothing import ParamSmoother
+from tracking.sources import FrameSource
+
+MEDIAPIPE_POINTS = 478
+IBUG68_FIRST = MEDIAPIPE_POINTS  # the 68 iBUG points are appended to MediaPipe's 478 in the observation array
+# With the focal length unknown, depth and focal trade off: the face's depth can drift to implausible values
+# (x0.45 on pyfeat_single_face.mp4 at f = 640 px, x1.16 at f = 5000) while fitting equally well. Shape
+# coefficients are in standard deviations; beyond 3 a face is implausible.
+SHAPE_LIMIT = 3.0
+
+
+@dataclass
+class TrackerSettings:
+    relative: bool = True  # drive expression and jaw relative to the calibrated neutral (absolute until then)
+    smoothing: float = 1.0  # One Euro strength, 0 (off) .. 1
+    shape_frames: int = 20  # frames with a face over which the user's shape is estimated; 0: keep the model's
+    hold_seconds: float = 0.5  # no face: hold the last parameters this long...
+    ease_seconds: float = 1.0  # ...then ease to neutral over about this long
+    focal: float | None = None  # focal length in pixels; None: the image's larger side (about 53 degrees)
+    max_faces: int = 2  # faces the detector looks for, so that the followed one can be told from others
+
+
+@dataclass
+class TrackedFrame:
+    index: int
+    time: float  # seconds
+    face_found: bool
+    params: FlameParams  # what drives the avatar: smoothed, retargeted, no translation
+    fitted: FlameParams | None  # the raw fit (None without a face), with the camera-space translation
+    landmarks: np.ndarray | None  # (478, 3) the detected landmarks followed, pixels
+    fitted_2d: np.ndarray | None  # (M, 2) the fitted model's landmarks projected, pixels
+    error_px: float  # mean reprojection error; nan without a face
+
+
+def landmark_set_for(head: HeadModel, embedding_file: str | Path | None = None) -> LandmarkSet:
+    """How detected landmarks meet this head model: a MediaPipe embedding file if given (FLAME's 105-point
+    `mediapipe_landmark_embedding.npz`), else the model's own MediaPipe embedding (the demo), else FLAME's
+    68 points with the dynamic contour (MonoGaussianAvatar checkpoints carry it)."""
+    if embedding_file is not None:
+        return mediapipe_embedding_file(embedding_file)
+    if "mediapipe" in head.landmarks:
+        return LandmarkSet.mediapipe(head)
+    if "flame51" in head.landmarks and "flame_contour" in head.landmarks:
+        return LandmarkSet.flame68(head, IBUG68_FIRST + np.arange(68))
+    raise ValueError("this head model has no landmark embedding (neither MediaPipe's nor FLAME's 68 points); "
+                     "give a MediaPipe embedding file")
+
+
+def mediapipe_embedding_file(path: str | Path) -> LandmarkSet:
+    """FLAME's `mediapipe_landmark_embedding.npz`: `lmk_face_idx` (L,), `lmk_b_coords` (L, 3) and
+    `landmark_indices` (L,), the MediaPipe point each embedded point matches."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            face_ids, bary, observed = (data[key] for key in ("lmk_face_idx", "lmk_b_coords", "landmark_indices"))
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{path}: not a MediaPipe landmark embedding (.npz with lmk_face_idx, lmk_b_coords, "
+                         f"landmark_indices): {err}") from err
+    no_contour = np.zeros(0, np.int64), np.zeros((CONTOUR_BINS, 0), np.int64), np.zeros((CONTOUR_BINS, 0, 3))
+    return LandmarkSet(observed.astype(np.int64), face_ids.astype(np.int64), bary.astype(np.float64), *no_contour)
+
+
+def observations(points: np.ndarray) -> np.ndarray:
+    """(478, 3) MediaPipe landmarks -> (546, 3): the same, then the 68 iBUG points built from them."""
+    return np.concatenate([points, ibug68_from_mediapipe(points)])
+
+
+@dataclass
+class Tracker:
+    """Feed frames in order with `track(index, time, image)`; read `neutral`, call `calibrate_neutral()`."""
+
+    head: HeadModel
+    settings: TrackerSettings = field(default_factory=TrackerSettings)
+    embedding_file: str | Path | None = None
+    detector: object = None  # anything with detect(rgb) -> list[(478, 3)]; default: MediaPipe's face mesh
+
+    def __post_init__(self):
+        if self.detector is None:
+            from tracking.face_mesh import FaceMeshDetector
+
+            self.detector = FaceMeshDetector(static_images=False, max_faces=self.settings.max_faces)
+        self.model = FitModel.build(self.head, landmark_set_for(self.head, self.embedding_file))
+        self.smoother = ParamSmoother(strength=self.settings.smoothing)
+        self.neutral = FlameParams.neutral(self.head.num_expressions)  # expression and jaw that mean "at rest"
+        self.shape: np.ndarray | None = None  # the user's shape, once estimated
+        self._shape_samples: list[np.ndarray] = []
+        self._state: FitState | None = None
+        self._followed: np.ndarray | None = None  # (2,) the followed face's centre, pixels
+        self._last: FlameParams = FlameParams.neutral(self.head.num_expressions)  # the last output
+        self._last_fitted: FlameParams | None = None
+        self._face_seen_at: float | None = None
+
+    def track(self, index: int, time: float, image: np.ndarray | None) -> TrackedFrame:
+        """One frame: (H, W, 3) uint8 RGB, or None for a frame that could not be read (treated as no face)."""
+        faces = self.detector.detect(image) if image is not None else []
+        points = self._follow(faces)
+        if points is None:
+            self._state = None  # the next face starts cold: it may be elsewhere
+            return TrackedFrame(index, time, False, self._without_face(time), None, None, None, float("nan"))
+
+        camera = fitting_camera(image.shape[1], image.shape[0], self.settings.focal)
+        intrinsics = (camera.fx, camera.fy, camera.cx, camera.cy)
+        observed = observations(points)
+        self._learn_shape(observed, intrinsics)
+        result = fit_frame(self.model, observed, None, intrinsics, self._state)
+        self._state = result.state
+        self._face_seen_at, self._last_fitted = time, result.params
+        self._last = self._drive(result.params, time)
+        return TrackedFrame(index, time, True, self._last, result.params, points, result.landmarks_2d,
+                            result.error_px)
+
+    def calibrate_neutral(self) -> None:
+        """From now on, the user's current expression and jaw count as the avatar's rest."""
+        if self._last_fitted is not None:
+            self.neutral = FlameParams(self._last_fitted.expression.clone(), self._last_fitted.pose.clone(),
+                                       torch.zeros(3))
+
+    # -- steps ----------------------------------------------------------------------------------------------
+
+    def _follow(self, faces: list[np.ndarray]) -> np.ndarray | None:
+        """The face to track: the one nearest the followed face's last position, else the largest."""
+        if not faces:
+            return None
+        centres = [face[:, :2].mean(axis=0) for face in faces]
+        if self._followed is not None:
+            best = int(np.argmin([np.linalg.norm(c - self._followed) for c in centres]))
+        else:
+            best = int(np.argmax([np.ptp(face[:, 0]) for face in faces]))
+        self._followed = centres[best]
+        return faces[best]
+
+    def _learn_shape(self, observed: np.ndarray, intrinsics) -> None:
+        """Collect the first frames with a face, then estimate the user's shape once and keep it."""
+        if self.shape is not None or self.settings.shape_frames <= 0 or self.head.num_shape == 0:
+            return
+        self._shape_samples.append(observed)
+        if len(self._shape_samples) >= self.settings.shape_frames:
+            shape = estimate_shape(self.model, self._shape_samples, intrinsics)
+            self.shape = np.clip(shape, -SHAPE_LIMIT, SHAPE_LIMIT)
+            self.model = self.model.with_shape(self.shape)
+            self._shape_samples, self._state = [], None
+
+    def _drive(self, fitted: FlameParams, time: float) -> FlameParams:
+        """Smoothed, retargeted parameters for the avatar: the head's rotation, no translation (the avatar stays
+        where its camera looks), expression and jaw relative to the neutral when asked."""
+        pose = fitted.pose.numpy()
+        smoothed = self.smoother({"expression": fitted.expression.numpy(), "jaw": pose[2], "rotation": pose[0],
+                                  "eyes": pose[3:5]}, time)
+        out = FlameParams.neutral(self.head.num_expressions)
+        out.expression[:] = torch.from_numpy(smoothed["expression"]).float()
+        out.pose[0] = torch.from_numpy(smoothed["rotation"]).float()
+        out.pose[2] = torch.from_numpy(smoothed["jaw"]).float()
+        out.pose[3:5] = torch.from_numpy(smoothed["eyes"]).float()
+        if self.settings.relative:
+            out.expression -= self.neutral.expression
+            out.pose[2] -= self.neutral.pose[2]
+        return out
+
+    def _without_face(self, time: float) -> FlameParams:
+        """Hold the last parameters, then ease toward neutral (exponentially), so a lost face never snaps."""
+        if self._face_seen_at is None or time - self._face_seen_at <= self.settings.hold_seconds:
+            return self._last
+        since = time - self._face_seen_at - self.settings.hold_seconds
+        keep = float(np.exp(-3.0 * since / self.settings.ease_seconds))  # ~5% left after ease_seconds
+        last = self._last
+        return FlameParams(last.expression * keep, last.pose * keep, last.translation * keep)
+
+
+def fitting_camera(width: int, height: int, focal: float | None = None) -> Camera:
+    """The camera the tracker fits through: at the origin looking down -z (y up), as IMavatar's world."""
+    focal = focal or float(max(width, height))
+    return Camera(width, height, focal, focal, (width - 1) / 2, (height - 1) / 2, torch.diag(torch.tensor(
+        [1.0, -1.0, -1.0, 1.0])))
+
+
+def track_source(source: FrameSource, tracker: Tracker, progress: bool = True) -> TrackedSequence:
+    """Track every frame of a file source: the raw fits (held from the last face where none was found), which
+    frames had a face, and the fit error. A progress bar unless `progress` is False."""
+    expression, pose, translation, names, found, errors = [], [], [], [], [], []
+    held = FlameParams.neutral(tracker.head.num_expressions)
+    size = source.size
+    with tqdm(total=source.frame_count, unit="frame", desc="tracking", disable=not progress) as bar:
+        for frame in source:
+            result = tracker.track(frame.index, frame.time, frame.image)
+            held = result.fitted if result.face_found else held
+            expression.append(held.expression)
+            pose.append(held.pose)
+            translation.append(held.translation)
+            names.append(str(frame.index))
+            found.append(result.face_found)
+            errors.append(result.error_px)
+            bar.update()
+    params = FlameSequence(torch.stack(expression), torch.stack(pose), torch.stack(translation), tuple(names))
+    return TrackedSequence(params, np.array(found), np.array(errors, np.float32), source.fps,
+                           fitting_camera(*size, tracker.settings.focal), tracker.head.expression_names)
