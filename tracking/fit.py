@@ -170,10 +170,10 @@ def estimate_shape(model: FitModel, frames: list[np.ndarray], intrinsics, weight
     intrinsics = tuple(float(v) for v in intrinsics)
     ids = model.observed_ids
     targets = [np.asarray(frame, np.float64)[ids, :2] for frame in frames]
-    weights = [np.ones(len(ids)) if w is None else np.asarray(w, np.float64)[ids]
-               for w in (weights or [None] * len(frames))]
+    full_weights = weights or [None] * len(frames)  # (N,) per frame, as fit_frame takes them
     # Each frame starts from its own fit with the current shape.
-    starts = [fit_frame(model, frame, w, intrinsics, None, settings).state.x for frame, w in zip(frames, weights)]
+    starts = [fit_frame(model, frame, w, intrinsics, None, settings).state.x for frame, w in zip(frames, full_weights)]
+    weights = [np.ones(len(ids)) if w is None else np.asarray(w, np.float64)[ids] for w in full_weights]
 
     # Shape enters like more expression: append it to the expression blendshapes. A frame's local vector is
     # [rotation, translation, expression, shape, joints]; the joint vector is [frame 0, frame 1, ..., shape].

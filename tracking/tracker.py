@@ -111,6 +111,8 @@ class Tracker:
         self._followed: np.ndarray | None = None  # (2,) the followed face's centre, pixels
         self._last: FlameParams = FlameParams.neutral(self.head.num_expressions)  # the last output
         self._last_fitted: FlameParams | None = None
+        self._last_observation: tuple[np.ndarray, tuple] | None = None  # (observed, intrinsics) of the last face
+        self._neutral_observation: tuple[np.ndarray, tuple] | None = None  # the face calibrated as neutral
         self._face_seen_at: float | None = None
 
     def track(self, index: int, time: float, image: np.ndarray | None) -> TrackedFrame:
@@ -126,7 +128,7 @@ class Tracker:
         observed = observations(points)
         self._learn_shape(observed, intrinsics)
         result = fit_frame(self.model, observed, None, intrinsics, self._state)
-        self._state = result.state
+        self._state, self._last_observation = result.state, (observed, intrinsics)
         self._face_seen_at, self._last_fitted = time, result.params
         self._last = self._drive(result.params, time)
         return TrackedFrame(index, time, True, self._last, result.params, points, result.landmarks_2d,
@@ -134,9 +136,24 @@ class Tracker:
 
     def calibrate_neutral(self) -> None:
         """From now on, the user's current expression and jaw count as the avatar's rest."""
-        if self._last_fitted is not None:
-            self.neutral = FlameParams(self._last_fitted.expression.clone(), self._last_fitted.pose.clone(),
-                                       torch.zeros(3))
+        if self._last_observation is not None:
+            self._neutral_observation = self._last_observation
+            self._set_neutral(self._last_fitted)
+
+    def _set_neutral(self, fitted: FlameParams) -> None:
+        self.neutral = FlameParams(fitted.expression.clone(), fitted.pose.clone(), torch.zeros(3))
+
+    def _refit_neutral(self) -> None:
+        """The shape changed: the calibrated face, fitted again with it, so that it still reads as neutral."""
+        if self._neutral_observation is not None:
+            observed, intrinsics = self._neutral_observation
+            self._set_neutral(fit_frame(self.model, observed, None, intrinsics, None).params)
+
+    def reestimate_shape(self) -> None:
+        """Estimate the user's face shape again over the next frames with a face (e.g. another person sits down)."""
+        self.model = FitModel.build(self.head, self.model.landmark_set)
+        self.shape, self._shape_samples, self._state = None, [], None
+        self._refit_neutral()
 
     # -- steps ----------------------------------------------------------------------------------------------
 
@@ -162,6 +179,7 @@ class Tracker:
             self.shape = np.clip(shape, -SHAPE_LIMIT, SHAPE_LIMIT)
             self.model = self.model.with_shape(self.shape)
             self._shape_samples, self._state = [], None
+            self._refit_neutral()
 
     def _drive(self, fitted: FlameParams, time: float) -> FlameParams:
         """Smoothed, retargeted parameters for the avatar: the head's rotation, no translation (the avatar stays
