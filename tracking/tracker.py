@@ -7,6 +7,7 @@ Frames without a face hold the last parameters for a moment, then ease toward ne
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,9 @@ class TrackerSettings:
     ease_seconds: float = 1.0  # ...then ease to neutral over about this long
     focal: float | None = None  # focal length in pixels; None: the image's larger side (about 53 degrees)
     max_faces: int = 2  # faces the detector looks for, so that the followed one can be told from others
+    # Estimating the shape takes 0.4-3 s: live, it runs on a thread of its own while tracking goes on with the
+    # template shape; offline it runs in line, so that a video always tracks the same way.
+    shape_in_background: bool = False
 
 
 @dataclass
@@ -107,6 +111,7 @@ class Tracker:
         self.neutral = FlameParams.neutral(self.head.num_expressions)  # expression and jaw that mean "at rest"
         self.shape: np.ndarray | None = None  # the user's shape, once estimated
         self._shape_samples: list[np.ndarray] = []
+        self._shape_job: threading.Thread | None = None
         self._state: FitState | None = None
         self._followed: np.ndarray | None = None  # (2,) the followed face's centre, pixels
         self._last: FlameParams = FlameParams.neutral(self.head.num_expressions)  # the last output
@@ -151,8 +156,10 @@ class Tracker:
 
     def reestimate_shape(self) -> None:
         """Estimate the user's face shape again over the next frames with a face (e.g. another person sits down)."""
+        if self._shape_job is not None:
+            self._shape_job.join()  # its result belongs to the old shape
         self.model = FitModel.build(self.head, self.model.landmark_set)
-        self.shape, self._shape_samples, self._state = None, [], None
+        self.shape, self._shape_samples, self._state, self._shape_job = None, [], None, None
         self._refit_neutral()
 
     # -- steps ----------------------------------------------------------------------------------------------
@@ -173,13 +180,27 @@ class Tracker:
         """Collect the first frames with a face, then estimate the user's shape once and keep it."""
         if self.shape is not None or self.settings.shape_frames <= 0 or self.head.num_shape == 0:
             return
+        if self._shape_job is not None:  # estimating in the background: take the result once it is there
+            if not self._shape_job.is_alive():
+                self._use_shape(self._shape_result.pop())
+            return
         self._shape_samples.append(observed)
-        if len(self._shape_samples) >= self.settings.shape_frames:
-            shape = estimate_shape(self.model, self._shape_samples, intrinsics)
-            self.shape = np.clip(shape, -SHAPE_LIMIT, SHAPE_LIMIT)
-            self.model = self.model.with_shape(self.shape)
-            self._shape_samples, self._state = [], None
-            self._refit_neutral()
+        if len(self._shape_samples) < self.settings.shape_frames:
+            return
+        samples, self._shape_samples = self._shape_samples, []
+        if not self.settings.shape_in_background:
+            self._use_shape(estimate_shape(self.model, samples, intrinsics))
+            return
+        self._shape_result: list[np.ndarray] = []
+        self._shape_job = threading.Thread(target=lambda: self._shape_result.append(
+            estimate_shape(self.model, samples, intrinsics)), name="shape", daemon=True)
+        self._shape_job.start()
+
+    def _use_shape(self, shape: np.ndarray) -> None:
+        self.shape = np.clip(shape, -SHAPE_LIMIT, SHAPE_LIMIT)
+        self.model = self.model.with_shape(self.shape)
+        self._state, self._shape_job = None, None
+        self._refit_neutral()
 
     def _drive(self, fitted: FlameParams, time: float) -> FlameParams:
         """Smoothed, retargeted parameters for the avatar: the head's rotation, no translation (the avatar stays
