@@ -28,9 +28,13 @@ examples:
   python launch.py --headless --output demo.mp4      render the demo sweep into a video
   python launch.py --headless --output clip.mp4 --frames 600 --fps 60 --size 1280x720
   python launch.py --screenshot shot.png             open the window, save a screenshot, quit
+  python launch.py --checkpoint my_avatar.npz --webcam 0
+                                                     your face on the left, the avatar following it
+  python launch.py --webcam clip.mp4                 a video (or image folder) as the camera, looping
 
 In the window: drag with the left button to orbit, the right or middle button to pan, the wheel to zoom;
-R resets the view, Esc or Q quits; with a timeline, Space plays or pauses and Left / Right step a frame.
+R resets the view, L switches between live and manual, C calibrates the neutral face, V starts or stops a
+recording, P saves a screenshot, Esc or Q quits; with a timeline, Space plays or pauses and Left / Right step.
 """
 
 
@@ -52,6 +56,8 @@ class Settings:
     frames: int
     fps: float
     screenshot: Path | None
+    webcam: int | Path | None
+    record_dir: Path
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -89,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     window = parser.add_argument_group("window")
     window.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a screenshot of the window once "
                         "the avatar is drawn, then quit")
+    window.add_argument("--webcam", metavar="SOURCE", help="drive the avatar live from a face: a webcam index "
+                        "(0, 1, ...), or a video file or image folder played at its own rate, looping; without "
+                        "a working camera the window opens with the sliders alone; default: none")
+    window.add_argument("--record-dir", metavar="DIR", help="where recordings (V), screenshots (P) and PLY exports "
+                        "go, named by the time; default: the current folder")
     return parser
 
 
@@ -127,6 +138,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
                          "in .npz")
     if args.screenshot is not None and args.screenshot.suffix.lower() != ".png":
         raise UsageError(f"--screenshot {args.screenshot}: screenshots are PNG; give a name ending in .png")
+    webcam = parse_webcam(config["webcam"])
+    if args.headless and args.webcam is not None:
+        raise UsageError("--webcam drives the window; --headless renders the scripted sweep without one")
+    record_dir = Path(str(config["record_dir"]))
+    if not args.headless and args.save_avatar is None and not (record_dir.is_dir() and os.access(record_dir, os.W_OK)):
+        raise UsageError(f"--record-dir {record_dir}: choose a folder that exists and that you can write to")
     if config["renderer"] not in RENDERERS:
         raise UsageError(f"renderer {config['renderer']!r}: choose one of {', '.join(RENDERERS)}")
     return Settings(
@@ -142,6 +159,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         frames=positive("--frames", config["frames"], int),
         fps=positive("--fps", config["fps"], float),
         screenshot=args.screenshot,
+        webcam=webcam,
+        record_dir=record_dir,
     )
 
 
@@ -167,6 +186,22 @@ def parse_colour(value) -> tuple[int, int, int]:
     if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
         raise UsageError(f"--background {value}: give R,G,B with each between 0 and 255, e.g. 255,255,255")
     return colour
+
+
+def parse_webcam(value) -> int | Path | None:
+    """0 or "0" -> webcam 0; a path -> a video file or image folder (which must exist); None -> no live source."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    path = Path(text)
+    if not path.exists():
+        raise UsageError(f"--webcam {value}: no such file or folder; give a webcam index (0, 1, ...), a video file "
+                         "or a folder of images")
+    return path
 
 
 def positive(option: str, value, kind: type) -> int | float:
@@ -250,7 +285,8 @@ def run_window(settings: Settings) -> None:
     avatar = load(settings)
     from viewer.app import ViewerApp
 
-    app = ViewerApp(avatar, settings.width, settings.height, settings.background, settings.renderer)
+    app = ViewerApp(avatar, settings.width, settings.height, settings.background, settings.renderer,
+                    webcam=settings.webcam, record_dir=settings.record_dir)
     announce_first_compile(settings.renderer)
     app.run(screenshot=settings.screenshot)
 

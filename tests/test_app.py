@@ -8,13 +8,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
 
-from viewer.app import PANEL_WIDTH
+from viewer.app import IMAGE_LEFT, PANEL_WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
+FACES = ROOT.parent / "shared" / "fixtures" / "faces"
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,8 @@ def test_screenshot_shows_the_avatar_beside_the_controls(display, tmp_path):
     shot = tmp_path / "shot.png"
     run([str(ROOT / "launch.py"), "--screenshot", str(shot), "--size", "256"], display)
     pixels = rgb(shot)
-    assert pixels.shape == (256, 256 + PANEL_WIDTH, 3)  # the window: image area and control panel
-    image, panel = pixels[:, :256], pixels[:, 256:]
+    assert pixels.shape == (256, IMAGE_LEFT + 256 + PANEL_WIDTH, 3)  # the live column, image area and panel
+    image, panel = pixels[:, IMAGE_LEFT:IMAGE_LEFT + 256], pixels[:, IMAGE_LEFT + 256:]
     assert skin(image[96:160, 96:160]).mean() > 0.5  # the face fills the middle of the image area
     assert (image[:8, :8] == 255).all()  # on the default white background
     assert panel.mean() < 100 and panel.std() > 10  # the dark control panel, with text on it
@@ -70,7 +72,7 @@ DRIVE = textwrap.dedent("""
     from pathlib import Path
     import dearpygui.dearpygui as dpg
     from avatar import load_avatar
-    from viewer.app import PANEL_WIDTH, ViewerApp
+    from viewer.app import IMAGE_LEFT, PANEL_WIDTH, ViewerApp
 
     out = Path(sys.argv[1])
     app = ViewerApp(load_avatar(), 192, 192, (255, 255, 255), "auto")
@@ -86,7 +88,7 @@ DRIVE = textwrap.dedent("""
     app.orbit.rotate(math.pi, 0.0)  # what a drag does: the back of the head
     assert app.wait_until_drawn()
     app.save_screenshot(out / "back.png")
-    dpg.set_viewport_width(PANEL_WIDTH + 160)
+    dpg.set_viewport_width(IMAGE_LEFT + PANEL_WIDTH + 160)
     dpg.set_viewport_height(120)
     for _ in range(400):
         app.wait_until_drawn()
@@ -100,7 +102,8 @@ DRIVE = textwrap.dedent("""
 
 def test_controls_and_camera_change_what_the_window_draws(display, tmp_path):
     result = json.loads(run(["-c", DRIVE, str(tmp_path)], display).stdout.strip().splitlines()[-1])
-    neutral, jaw, back = (rgb(tmp_path / f"{name}.png")[:192, :192] for name in ("neutral", "jaw", "back"))
+    neutral, jaw, back = (rgb(tmp_path / f"{name}.png")[:192, IMAGE_LEFT:IMAGE_LEFT + 192]
+                          for name in ("neutral", "jaw", "back"))
     assert result["jaw_slider"] == 25.0
 
     def dark(pixels):  # the open mouth is the only dark thing on the face
@@ -253,7 +256,8 @@ def test_fifty_expressions_fit_in_a_scrolling_list(display):
 
 
 KEYS = textwrap.dedent("""
-    import json, subprocess
+    import json, subprocess, sys
+    from pathlib import Path
     import dearpygui.dearpygui as dpg
     import torch
     from avatar.demo import DEMO_AVATAR_PATH
@@ -263,9 +267,13 @@ KEYS = textwrap.dedent("""
 
     avatar = load_rigged_avatar(DEMO_AVATAR_PATH)
     avatar.timeline = FlameSequence(torch.zeros(10, 9), torch.zeros(10, 5, 3), torch.zeros(10, 3), ("a",) * 10)
-    app = ViewerApp(avatar, 64, 64, (255, 255, 255), "auto")
+    out = Path(sys.argv[1])
+    app = ViewerApp(avatar, 64, 64, (255, 255, 255), "auto", record_dir=out)
     app.open()
     result = {}
+
+    def files():
+        return sorted(path.suffix for path in out.glob("livehead_*"))
 
     def press(*keys):
         subprocess.run(["xdotool", "search", "--name", "livehead", "windowfocus", "--sync"], check=True)
@@ -278,11 +286,16 @@ KEYS = textwrap.dedent("""
     press("space")
     result["playing"] = app.playback.playing
     press("space")
+    press("p")  # a screenshot
+    press("v")  # record...
+    result["recording"] = app.recorder is not None
+    press("v")  # ...and stop
+    result["files"] = files()
     dpg.focus_item("filter")
     for _ in range(5):  # a few frames for the box to take the keyboard
         app.step()
-    press("q", "r", "space")  # typed into the filter box: text, not commands
-    result["typed"] = [dpg.get_value("filter"), app.playback.playing, app.step()]
+    press("q", "r", "space", "v", "p")  # typed into the filter box: text, not commands
+    result["typed"] = [dpg.get_value("filter"), app.playback.playing, app.step(), app.recorder is None, files()]
     press("Escape", "Escape")  # the first leaves the filter box, the second quits
     result["quit"] = not app.step()
     app.close()
@@ -290,8 +303,246 @@ KEYS = textwrap.dedent("""
 """)
 
 
-def test_keys_step_play_and_quit_but_not_while_typing(display):
+def test_keys_step_play_record_and_quit_but_not_while_typing(display, tmp_path):
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (apt-get install xdotool)")
-    result = json.loads(run(["-c", KEYS], display).stdout.strip().splitlines()[-1])
-    assert result == {"frame": 2, "playing": True, "typed": ["qr ", False, True], "quit": True}
+    result = json.loads(run(["-c", KEYS, str(tmp_path)], display).stdout.strip().splitlines()[-1])
+    assert result == {"frame": 2, "playing": True, "recording": True, "files": [".mp4", ".png"],
+                      "typed": ["qr vp", False, True, True, [".mp4", ".png"]], "quit": True}
+
+
+LIVE = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    import dearpygui.dearpygui as dpg
+    import numpy as np
+    from avatar import load_avatar
+    from viewer.app import ViewerApp
+
+    out, video = Path(sys.argv[1]), sys.argv[2]
+    app = ViewerApp(load_avatar(), 160, 160, (255, 255, 255), "auto", webcam=video, record_dir=out)
+    app.open()
+    mouth = {}  # render request number -> the tracked frame's mouth width and the smile it asked for
+    request = app.renderer.request
+
+    def spy(asked):  # what the app asks the renderer for, beside what the camera showed
+        state = app._live
+        if asked.captured_at is not None and state.landmarks is not None:
+            points = state.landmarks[:, :2]
+            eyes = np.linalg.norm(points[33] - points[263])  # outer eye corners
+            width = np.linalg.norm(points[61] - points[291]) / eyes  # mouth corners
+            mouth[asked.number] = (float(width), float(asked.params.expression[0]), state.captured_at)
+        request(asked)
+
+    app.renderer.request = spy
+    images = {}  # mouth width -> the avatar image that answered
+    statuses, feeds = set(), []
+    start = time.perf_counter()
+    while time.perf_counter() - start < 6.5:
+        shown = app.uploaded
+        app.step()
+        statuses.add(dpg.get_value("live/status"))
+        if app.uploaded != shown and app.uploaded in mouth:
+            images[mouth[app.uploaded][0]] = app.image()
+        if time.perf_counter() - start > 4 and app.recorder is None and not feeds:
+            feeds.append(app._feed_pixels.copy())
+            app.start_recording(out / "side.mp4", layout="side_by_side")
+    app.stop_recording()
+    result = {"mouth": list(mouth.values()), "latency": app.latency_ms, "status": sorted(statuses),
+              "readout": dpg.get_value("live/readout"), "sliders_follow": dpg.get_value("expression/0")
+              == app._live.params.expression[0].item()}
+    app.close()
+    widths = sorted(images)
+    np.savez(out / "live.npz", narrow=np.stack([images[w] for w in widths[:5]]),
+             wide=np.stack([images[w] for w in widths[-5:]]), feed=feeds[0])
+    print(json.dumps(result))
+""")
+
+
+def test_a_face_video_drives_the_avatar(display, tmp_path):
+    video = FACES / "pyfeat_single_face.mp4"  # neutral, then a broad smile; looped by the live driver
+    if not video.exists():
+        pytest.skip("../shared/fixtures/faces is absent")
+    result = json.loads(run(["-c", LIVE, str(tmp_path), str(video)], display).stdout.strip().splitlines()[-1])
+    width, smile, _ = np.array(result["mouth"]).T
+    assert len(width) > 30  # the tracked frames came through to the renderer
+    assert width.min() < 0.55 and width.max() > 0.7  # the video's neutral mouth and its smile
+    assert np.corrcoef(width, smile)[0, 1] > 0.5  # the avatar's smile follows the mouth's width
+    assert smile[width > 0.7].mean() > smile[width < 0.55].mean() + 0.2
+    images = np.load(tmp_path / "live.npz")
+    mouth = (slice(95, 125), slice(55, 105))
+    difference = np.abs(images["wide"].mean(axis=0) - images["narrow"].mean(axis=0))[mouth]
+    assert difference.mean() > 0.02  # the avatar's mouth changed with the video's
+    assert 0 < result["latency"] < 1000  # capture to screen, smoothed
+    assert any("live" in status for status in result["status"])
+    assert "tracker:" in result["readout"] and "latency" in result["readout"]
+    assert result["sliders_follow"]  # the sliders show the tracked coefficients
+    feed = images["feed"]
+    assert feed.shape == (240, 320, 3) and (np.abs(feed[:, :, 1] - feed[:, :, 0]) > 0.3).sum() > 50  # landmarks
+    stream_size, frames = video_frames(tmp_path / "side.mp4")
+    assert stream_size[0] > stream_size[1] and stream_size[1] == 160  # the camera beside the avatar
+    assert 50 <= frames <= 90  # about 2.5 s at 30 fps
+
+
+def video_frames(path: Path) -> tuple[tuple[int, int], int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        return (stream.width, stream.height), sum(1 for _ in container.decode(stream))
+
+
+UNPLUG = textwrap.dedent("""
+    import json, threading, time
+    import dearpygui.dearpygui as dpg
+    import numpy as np
+    from avatar import load_avatar
+    from tracking.sources import CameraSource
+    from tracking.tracker import TrackerSettings
+    from viewer.app import ViewerApp
+    from viewer.live import LiveDriver
+
+    plugged = threading.Event()
+    plugged.set()
+    picture = np.full((120, 160, 3), 90, np.uint8)
+
+    def grab():  # a webcam that fails its reads while unplugged, as cv2's do
+        time.sleep(0.03)
+        return (True, picture) if plugged.is_set() else (False, None)
+
+    avatar = load_avatar()
+    source = CameraSource(grab=grab, retry_interval=0.2)
+    app = ViewerApp(avatar, 64, 64, (255, 255, 255), "auto", webcam=LiveDriver(source, avatar.head,
+                                                                              TrackerSettings(shape_frames=0)))
+    app.open()
+
+    def wait_for(condition, seconds):
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            app.step()
+            if condition():
+                return True
+        return False
+
+    def status():
+        return dpg.get_value("live/status")
+
+    result = {"live": wait_for(lambda: status() == "camera 0: live", 20)}
+    app.step()
+    result["live_feed"] = float(app._feed_pixels.mean())  # the camera's grey picture
+    plugged.clear()
+    result["unplugged"] = wait_for(lambda: "no signal" in status(), 3)
+    result["unplugged_status"] = status()
+    result["feed"] = float(app._feed_pixels.mean())  # the card: dark, with its text
+    number = app._live.number
+    plugged.set()
+    result["back"] = wait_for(lambda: status() == "camera 0: live" and app._live.number > number + 3, 5)
+    app.toggle_live()  # L: the sliders alone, the camera still shown
+    result["manual"] = [app.live_on, dpg.get_value("live/on"), wait_for(lambda: app._live.number > number + 6, 3)]
+    result["running"] = app.step()
+    app.close()
+    print(json.dumps(result))
+""")
+
+
+def test_an_unplugged_camera_says_no_signal_and_comes_back(display):
+    result = json.loads(run(["-c", UNPLUG], display).stdout.strip().splitlines()[-1])
+    assert result["live"] and result["unplugged"] and result["back"] and result["running"]
+    assert result["manual"] == [False, False, True]
+    assert result["unplugged_status"] == "camera 0: no signal, trying again every second"
+    assert result["live_feed"] == pytest.approx(90 / 255, abs=0.01) and result["feed"] < 0.25
+
+
+FILES = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    import dearpygui.dearpygui as dpg
+    import numpy as np
+    from avatar import load_avatar
+    from models.params import FlameParams
+    from viewer.app import ViewerApp
+    from viewer.ply import load_3dgs_ply
+
+    out = Path(sys.argv[1])
+    avatar = load_avatar()
+    app = ViewerApp(avatar, 160, 160, (255, 255, 255), "auto", record_dir=out)
+    app.open()
+    result = {"status": dpg.get_value("live/status")}
+    assert app.wait_until_drawn()
+    app.save_image()  # the image, named by the time, in record_dir
+    app.start_recording(out / "two.mp4")
+    start = time.perf_counter()
+    while time.perf_counter() - start < 2.0:
+        app.set_control("jaw", 25.0 * (time.perf_counter() - start) / 2)
+        app.step()
+    result["recorded"] = app.stop_recording()
+
+    app.reset_face()
+    app.set_control("smile", 0.75)
+    app.set_control("head_turn", -20.0)
+    app.save_preset(out / "preset.json")
+    app.reset_face()
+    result["reset"] = [dpg.get_value("expression/0"), dpg.get_value("pose/head_turn")]
+    result["loaded"] = app.load_preset(out / "preset.json")
+    result["preset"] = [dpg.get_value("expression/0"), dpg.get_value("pose/head_turn"), dpg.get_value("pose/jaw")]
+    assert app.wait_until_drawn()
+    result["ply"] = app.export_ply(out / "face.ply")
+    result["ply_count"] = [len(load_3dgs_ply(out / "face.ply")), len(avatar.gaussians(app.params))]
+    app.reset_face()
+
+    images = {}
+    for name, change in [("rgb", lambda: None), ("depth", lambda: app.set_render_mode("depth")),
+                         ("alpha", lambda: app.set_render_mode("alpha")), ("blue", lambda: (
+                          app.set_render_mode("RGB"), app.set_background((0, 0, 255)))),
+                         ("narrow", lambda: app.set_field_of_view(app.orbit.field_of_view() / 2)),
+                         ("reset", app.reset_view)]:
+        change()
+        assert app.wait_until_drawn()
+        images[name] = app.image()
+    result["fov"] = dpg.get_value("view/fov")
+    app.file_action(app.load_preset, out / "missing.json")
+    result["message"] = dpg.get_value("files/message")
+    app.start_recording(out / "closed.mp4")  # the window closes while recording
+    for _ in range(10):
+        app.step()
+    app.close()
+    np.savez(out / "images.npz", **images)
+    print(json.dumps(result))
+""")
+
+
+def test_record_screenshot_presets_export_and_render_settings(display, tmp_path):
+    result = json.loads(run(["-c", FILES, str(tmp_path)], display).stdout.strip().splitlines()[-1])
+    assert "--webcam" in result["status"]  # without a camera: the sliders alone, and it says so
+
+    size, frames = video_frames(tmp_path / "two.mp4")
+    assert size == (160, 160) and 54 <= frames <= 66  # 2 s at 30 fps
+    assert result["recorded"].startswith(f"wrote {tmp_path / 'two.mp4'}")
+    size, frames = video_frames(tmp_path / "closed.mp4")  # finished by close()
+    assert size == (160, 160) and frames > 0
+
+    shots = list(tmp_path.glob("livehead_*.png"))
+    assert len(shots) == 1
+    shot = rgb(shots[0])
+    assert shot.shape == (160, 160, 3)  # the avatar's image, not the window
+    assert skin(shot[60:100, 60:100]).mean() > 0.5 and (shot[:4, :4] == 255).all()
+
+    assert result["reset"] == [0.0, 0.0]
+    assert result["loaded"] == f"loaded {tmp_path / 'preset.json'}"
+    assert result["preset"] == [pytest.approx(0.75), pytest.approx(-20.0), 0.0]
+    preset = json.loads((tmp_path / "preset.json").read_text())
+    assert preset["expression"]["smile"] == pytest.approx(0.75)
+    count, expected = result["ply_count"]
+    assert count == expected > 1000 and f"({expected} Gaussians)" in result["ply"]
+
+    images = np.load(tmp_path / "images.npz")
+    rgb_image, depth, alpha = images["rgb"], images["depth"], images["alpha"]
+    assert (depth[:4, :4] == 0).all() and (alpha[:4, :4] == 0).all()  # black where nothing is
+    assert np.allclose(depth[..., 0], depth[..., 1]) and depth[80, 80, 0] > 0.3  # grey, the face near
+    assert depth[60:120, 40:120, 0].std() > 0.05  # depth varies over the face
+    assert alpha[80, 80, 0] > 0.95
+    assert images["blue"][2, 2].tolist() == pytest.approx([0, 0, 1], abs=0.01)
+    covered = lambda image: (np.abs(image - [0, 0, 1]).max(axis=-1) > 0.1).mean()  # noqa: E731
+    assert covered(images["narrow"]) > 2 * covered(images["blue"])  # half the field of view: a bigger head
+    assert np.allclose(images["reset"], images["blue"])
+    assert result["fov"] == pytest.approx(21.79, abs=0.05)  # the demo's own camera again
+    assert "missing.json" in result["message"]  # a failed file action is a message, not a crash

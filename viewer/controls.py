@@ -74,3 +74,12 @@ def params_from_controls(expression: list[float], pose: dict[str, float],
         for joint in control.joints:
             params.pose[joint, control.axis] += turn
     return params
+
+
+def with_offsets(live: FlameParams, expression: list[float], pose: dict[str, float]) -> FlameParams:
+    """`live` (the tracked face) with the sliders added on top: each expression slider adds to its coefficient,
+    each pose slider turns its joints by its angle (added to the axis-angle; exact for one axis, close for small
+    turns about several)."""
+    offsets = params_from_controls(expression, pose)
+    return FlameParams(live.expression + offsets.expression, live.pose + offsets.pose,
+                       live.translation + offsets.translation)

@@ -37,6 +37,7 @@ class OrbitCamera:
     yaw: float = 0.0  # radians; > 0: the camera has moved to its right around the target
     pitch: float = 0.0  # radians; > 0: the camera has moved up
     pan: tuple[float, float, float] = (0.0, 0.0, 0.0)  # target offset, in home-camera axes (x right, y down)
+    focal_scale: float = 1.0  # the focal length, times the home camera's: > 1 narrows the field of view
 
     @staticmethod
     def around(home: Camera, depth: float) -> OrbitCamera:
@@ -67,7 +68,8 @@ class OrbitCamera:
         home = self.home
         scale = min(self.width / home.width, self.height / home.height)
         return replace(
-            home, width=self.width, height=self.height, fx=home.fx * scale, fy=home.fy * scale,
+            home, width=self.width, height=self.height, fx=home.fx * scale * self.focal_scale,
+            fy=home.fy * scale * self.focal_scale,
             cx=(home.cx + 0.5 - home.width / 2) * scale + self.width / 2 - 0.5,
             cy=(home.cy + 0.5 - home.height / 2) * scale + self.height / 2 - 0.5,
         )
@@ -92,9 +94,20 @@ class OrbitCamera:
         limits = MIN_DISTANCE * self.home_distance, MAX_DISTANCE * self.home_distance
         self.distance = min(max(self.distance * ZOOM_STEP**steps, limits[0]), limits[1])
 
+    def field_of_view(self) -> float:
+        """The vertical field of view in degrees (of the home view's extent, as it fits the image)."""
+        home = self.home
+        return math.degrees(2 * math.atan(home.height / 2 / (home.fy * self.focal_scale)))
+
+    def set_field_of_view(self, degrees: float) -> None:
+        """Change the focal length (not the camera's position) so that the view spans `degrees` vertically."""
+        home = self.home
+        self.focal_scale = home.height / 2 / math.tan(math.radians(degrees) / 2) / home.fy
+
     def resize(self, width: int, height: int) -> None:
         self.width, self.height = width, height
 
     def reset(self) -> None:
-        """Back to the home view (the image size stays)."""
+        """Back to the home view, its focal length included (the image size stays)."""
         self.yaw, self.pitch, self.distance, self.pan = 0.0, 0.0, self.home_distance, (0.0, 0.0, 0.0)
+        self.focal_scale = 1.0

@@ -1,0 +1,103 @@
+"""The window's renderer: a background thread that always renders the newest request, so the window keeps
+responding at the renderer's speed; requests that arrive while it works replace each other."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from avatar import Avatar
+from avatar.camera import Camera
+from avatar.rasterizer import Render, rasterize
+from models.params import FlameParams
+
+DEPTH_COVERED = 0.5  # pixels at least this opaque set the depth display's range
+DEPTH_FAR_GREY = 0.15  # the far end of the depth range, on black; the near end is white
+
+
+@dataclass
+class RenderRequest:
+    number: int  # increasing; the Frame that answers it carries it
+    params: FlameParams
+    camera: Camera
+    background: torch.Tensor  # (3,) RGB in [0, 1]
+    backend: str
+    mode: str  # "RGB", "alpha" or "depth"
+    captured_at: float | None = None  # perf_counter() when the camera frame that drove it was captured
+
+
+@dataclass
+class Frame:
+    number: int  # the number of the request it answers
+    image: np.ndarray  # (H, W, 3) float32 RGB: what the window shows
+    seconds: float  # how long it took
+    captured_at: float | None  # the request's
+
+
+def display_image(render: Render, mode: str) -> torch.Tensor:
+    """(H, W, 3) float RGB to show: the image, the opacity (white: opaque, on black), or the depth (near white, far
+    dark grey, on black; normalised by its 1st-99th percentile over the pixels the avatar covers)."""
+    if mode == "RGB":
+        return render.image
+    alpha = render.alpha.float()
+    if mode == "alpha":
+        grey = alpha
+    elif mode == "depth":
+        depth = render.depth.float() / alpha.clamp(min=1e-6)  # the mean depth where the pixel is covered
+        covered = depth[alpha >= DEPTH_COVERED]
+        if covered.numel() < 2:
+            return torch.zeros(*alpha.shape, 3)
+        near, far = torch.quantile(covered, torch.tensor([0.01, 0.99])).tolist()
+        nearness = 1 - ((depth - near) / max(far - near, 1e-6)).clamp(0, 1)
+        grey = (DEPTH_FAR_GREY + (1 - DEPTH_FAR_GREY) * nearness) * alpha
+    else:
+        raise ValueError(f"render mode {mode!r}: choose RGB, alpha or depth")
+    return grey[..., None].expand(*grey.shape, 3)
+
+
+class RenderThread:
+    """request() the newest (params, camera, settings); `latest` is the last finished Frame. An exception in the
+    thread ends it and is kept in `error`, for the GUI thread to raise."""
+
+    def __init__(self, avatar: Avatar):
+        self.avatar = avatar
+        self.latest: Frame | None = None
+        self.error: BaseException | None = None
+        self._request: RenderRequest | None = None
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="render", daemon=True)
+        self._thread.start()
+
+    def request(self, request: RenderRequest) -> None:
+        with self._wake:
+            self._request = request
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with torch.inference_mode():
+            while True:
+                with self._wake:
+                    self._wake.wait_for(lambda: self._request is not None or self._stopping)
+                    if self._stopping:
+                        return
+                    request, self._request = self._request, None
+                start = time.perf_counter()
+                try:
+                    render = rasterize(self.avatar.gaussians(request.params), request.camera, request.background,
+                                       request.backend)
+                    image = display_image(render, request.mode).float().cpu().numpy()
+                except BaseException as error:  # noqa: BLE001 - handed to the GUI thread, which raises it
+                    self.error = error
+                    return
+                self.latest = Frame(request.number, np.ascontiguousarray(image), time.perf_counter() - start,
+                                    request.captured_at)
