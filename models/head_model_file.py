@@ -68,15 +68,16 @@ def save_npz(path: str | PathLike, arrays: dict[str, np.ndarray], compress: bool
         (np.savez_compressed if compress else np.savez)(file, **arrays)
 
 
-def read_npz(path: Path, what_to_do: str = WHAT_TO_DO) -> dict[str, np.ndarray]:
-    """All arrays of an `.npz`, never unpickling; a file that is not one gives a HeadModelError naming it."""
+def read_npz(path: Path, what_to_do: str = WHAT_TO_DO, error: type[Exception] = HeadModelError
+             ) -> dict[str, np.ndarray]:
+    """All arrays of an `.npz`, never unpickling; a file that is not one raises `error` naming it."""
     if not zipfile.is_zipfile(path):  # checked first: np.load would try other formats, pickles among them
-        raise HeadModelError(f"{path}: not an .npz archive (not a zip file); {what_to_do}")
+        raise error(f"{path}: not an .npz archive (not a zip file); {what_to_do}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise HeadModelError(f"{path}: not a readable .npz ({type(err).__name__}: {err}); {what_to_do}") from err
+        raise error(f"{path}: not a readable .npz ({type(err).__name__}: {err}); {what_to_do}") from err
 
 
 def _load_flame_pkl(path: Path) -> HeadModel:

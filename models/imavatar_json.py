@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -12,6 +11,7 @@ from torch import Tensor
 
 from avatar.camera import Camera
 from avatar.errors import AvatarError
+from models.atomic_file import replaced_atomically
 from models.params import FlameSequence
 
 NUM_SHAPE = 100
@@ -125,7 +125,8 @@ def write_flame_params_json(path: str | PathLike, sequence: FlameSequence, camer
                    for name, world_mat, row, pose in zip(_image_names(sequence.names, frames), world_mats,
                                                          expression, sequence.pose.detach().float().cpu())],
     }
-    _write_atomically(Path(path), json.dumps(data))
+    with replaced_atomically(path) as temporary:
+        temporary.write_text(json.dumps(data), encoding="utf-8")
 
 
 def _fit(values: Tensor, size: int) -> Tensor:
@@ -141,15 +142,6 @@ def _image_names(names: tuple[str, ...], frames: int) -> list[str]:
         if len({int(number) for number in numbers}) == frames:
             return numbers
     return [str(index + 1) for index in range(frames)]
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: the rename cannot cross disks
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _require_keys(path: Path, where: str, data: dict, keys) -> None:

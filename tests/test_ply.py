@@ -143,7 +143,7 @@ def test_the_write_is_atomic(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("viewer.ply.os.replace", fail)
+    monkeypatch.setattr("models.atomic_file.os.replace", fail)
     with pytest.raises(OSError):
         save_3dgs_ply(path, random_gaussians(50))
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["keep.ply"]

@@ -107,7 +107,7 @@ def test_saving_non_finite_values_fails_and_keeps_the_old_file(tmp_path):
 def test_the_write_is_atomic(tmp_path, monkeypatch):
     save_preset(tmp_path / "p.json", [1.0], {}, ())
     before = (tmp_path / "p.json").read_text()
-    monkeypatch.setattr("viewer.presets.os.replace", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr("models.atomic_file.os.replace", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
         save_preset(tmp_path / "p.json", [2.0], {}, ())
     assert (tmp_path / "p.json").read_text() == before and len(list(tmp_path.iterdir())) == 1

@@ -147,7 +147,7 @@ def test_json_write_is_atomic(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("models.imavatar_json.os.replace", fail)
+    monkeypatch.setattr("models.atomic_file.os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_flame_params_json(path, make_sequence(frames=3), make_camera())
     assert path.read_bytes() == before  # the old file is untouched

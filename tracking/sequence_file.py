@@ -1,8 +1,6 @@
 """A tracked sequence on disk: livehead's own `.npz` (plain arrays, never pickled) and IMavatar json export."""
 from __future__ import annotations
 
-import os
-import zipfile
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -12,6 +10,8 @@ import torch
 from torch import Tensor
 
 from avatar.camera import Camera
+from models.atomic_file import replaced_atomically
+from models.head_model_file import read_npz
 from models.imavatar_json import write_flame_params_json
 from models.params import FlameSequence
 
@@ -64,14 +64,8 @@ def save_tracked_sequence(path: str | PathLike, tracked: TrackedSequence) -> Non
         "fps": np.array(float(tracked.fps)),
         "expression_names": np.array(tracked.expression_names, dtype=str).reshape(len(tracked.expression_names)),
     } | tracked.camera.to_arrays()
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:  # a file object keeps np.savez from appending ".npz" to the name
-            np.savez_compressed(file, **arrays)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with replaced_atomically(path) as temporary, open(temporary, "wb") as file:
+        np.savez_compressed(file, **arrays)  # a file object keeps np.savez from appending ".npz" to the name
 
 
 def load_tracked_sequence(path: str | PathLike) -> TrackedSequence:
@@ -129,13 +123,6 @@ def _inconsistency(tracked: TrackedSequence) -> str | None:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an `.npz`, never unpickling."""
     if not path.is_file():
         raise SequenceFileError(f"{path}: no such file; {WHAT_TO_DO}")
-    if not zipfile.is_zipfile(path):  # checked first: np.load would try other formats, pickles among them
-        raise SequenceFileError(f"{path}: not an .npz archive (not a zip file); {WHAT_TO_DO}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise SequenceFileError(f"{path}: not a readable .npz ({type(err).__name__}: {err}); {WHAT_TO_DO}") from err
+    return read_npz(path, WHAT_TO_DO, SequenceFileError)

@@ -12,7 +12,6 @@ R diag(s^2) R^T with R a proper rotation, so the file draws what `Gaussians.cova
 """
 from __future__ import annotations
 
-import os
 from os import PathLike
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from avatar.gaussians import Gaussians, quaternion_to_matrix
+from models.atomic_file import replaced_atomically
 
 SH_C0 = 0.28209479177387814  # the degree-0 spherical harmonic, 1 / (2 sqrt(pi))
 REST_COEFFICIENTS = 45  # 15 higher-order coefficients of degree 3, times 3 colour channels
@@ -67,15 +67,9 @@ def save_3dgs_ply(path: str | PathLike, gaussians: Gaussians) -> None:
 
     header = "".join(["ply\n", "format binary_little_endian 1.0\n", f"element vertex {len(vertices)}\n",
                       *(f"property float {name}\n" for name in PROPERTIES), "end_header\n"])
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: the rename cannot cross disks
-    try:
-        with open(temporary, "wb") as file:
-            file.write(header.encode("ascii"))
-            file.write(vertices.tobytes())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with replaced_atomically(path) as temporary, open(temporary, "wb") as file:
+        file.write(header.encode("ascii"))
+        file.write(vertices.tobytes())
 
 
 def load_3dgs_ply(path: str | PathLike) -> Gaussians:

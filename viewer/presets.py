@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from os import PathLike
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
+from models.atomic_file import replaced_atomically
 from viewer.controls import POSE_CONTROLS
 
 FORMAT_KEY = "livehead_preset"
@@ -65,13 +65,8 @@ def save_preset(path: str | PathLike, expression: Sequence[float], pose: dict[st
     data = {FORMAT_KEY: FORMAT_VERSION, "expression": values,
             "pose_degrees": {name: _rounded(pose[name], name) for name in ordered}}
     text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: the rename cannot cross disks
-    try:
+    with replaced_atomically(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def load_preset(path: str | PathLike, expression_count: int, expression_names: Sequence[str] = ()) -> Preset:
