@@ -1,0 +1,223 @@
+"""Offline work on a whole tracked video: estimate the driver's neutral, smooth without lag, drive an avatar.
+
+The live tracker (tracking/tracker.py) only sees the past, so its smoothing lags and its neutral must be
+calibrated by hand. A tracked video (tracking/tracker.py `track_source`) is known whole, so here:
+
+- `estimate_neutral` finds the driver's rest face by itself (`neutral_from_frame` takes a chosen frame instead);
+- `smooth_sequence` smooths with the live tracker's One Euro settings, but zero-phase: no lag, and no smoothing
+  across frames without a face;
+- `drive_sequence` turns the tracked sequence into what drives the avatar, one frame per input frame, retargeted
+  and with lost faces handled as the live tracker handles them.
+
+Pure functions: nothing is changed in place.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from models.params import JOINT_NAMES, FlameParams, FlameSequence
+from tracking.sequence_file import TrackedSequence
+from tracking.smoothing import DEFAULT_GROUPS, ParamSmoother
+
+# As tracking/tracker.py TrackerSettings (not imported from there: that module pulls in video decoding and numba).
+HOLD_SECONDS = 0.5  # no face: hold the last driven parameters this long...
+EASE_SECONDS = 1.0  # ...then ease toward neutral, exp(-3 t / EASE_SECONDS): ~5% left after EASE_SECONDS
+EASE_RATE = 3.0
+
+GLOBAL, NECK, JAW, LEFT_EYE, RIGHT_EYE = range(len(JOINT_NAMES))
+# Smoothing groups per pose joint, with the live tracker's settings (tracking/smoothing.py DEFAULT_GROUPS); the
+# neck, which the live tracker does not drive, is smoothed as the head's rotation.
+NECK_GROUP = "neck"
+
+CLOSED_MOUTH_QUANTILE = 0.25  # estimate_neutral: the frames whose jaw is opened least, this fraction of them
+NEAREST_FRACTION = 0.5  # ...and of those, the fraction nearest the rest expression
+MODE_ITERATIONS = 3  # ...re-centred on the frames kept this many times
+POOR_FIT_FACTOR = 2.0  # ...leaving out fits whose landmark error exceeds this many times the median
+
+
+def estimate_neutral(tracked: TrackedSequence) -> FlameParams:
+    """The driver's neutral (rest face) estimated from the video: expression and jaw; pose zero elsewhere, no
+    translation. Raises a one-line ValueError if no frame has a face.
+
+    The rule, over the frames with a face:
+
+    1. Leave out poor fits (landmark error above POOR_FIT_FACTOR x the median error), unless that leaves none:
+       occlusions and motion blur give fits that belong to no expression.
+    2. Keep the frames with the mouth most closed: jaw opening (the jaw's rotation angle) in the lowest quartile.
+       A face at rest has its mouth closed, and the jaw is the best-fitted part of the mouth, so this removes
+       speech whatever the expression fit makes of it.
+    3. Among those, find the most common expression, robustly: start from the per-coefficient median, keep the
+       half of the frames nearest it, take the median of those, and repeat a few times. A median is not moved
+       by outliers, and re-centring on the nearest half moves it from between two groups (rest and a
+       closed-mouth smile, say) into the larger one, as a mode seeker would, where a plain median or mean would
+       stay in between.
+    4. Return the mean expression and jaw of the frames finally kept: the average of many frames at rest cancels
+       the fit's frame-to-frame noise.
+
+    It assumes the driver is at rest for a good part of the closed-mouth frames, as in most talking videos; where
+    the driver never rests (a video of constant smiling), choose a frame with `neutral_from_frame` instead.
+    """
+    found = np.flatnonzero(tracked.face_found)
+    if found.size == 0:
+        raise ValueError(f"cannot estimate a neutral: none of the {len(tracked)} frames has a face")
+    errors = tracked.fit_error_px[found].astype(np.float64)
+    if np.isfinite(errors).any():
+        good = ~(errors > POOR_FIT_FACTOR * np.nanmedian(errors))  # NaN errors (unknown) are kept
+        found = found[good] if good.any() else found
+
+    expression = tracked.params.expression[found].detach().cpu().double().numpy()
+    jaw = tracked.params.pose[found, JAW].detach().cpu().double().numpy()
+    opening = np.linalg.norm(jaw, axis=1)
+    closed = opening <= np.quantile(opening, CLOSED_MOUTH_QUANTILE)  # never empty: the minimum is in it
+    expression, jaw = expression[closed], jaw[closed]
+
+    keep = max(1, math.ceil(NEAREST_FRACTION * len(expression)))
+    centre = np.median(expression, axis=0)
+    for _ in range(MODE_ITERATIONS):
+        nearest = np.argsort(np.linalg.norm(expression - centre, axis=1), kind="stable")[:keep]
+        centre = np.median(expression[nearest], axis=0)
+    nearest = np.argsort(np.linalg.norm(expression - centre, axis=1), kind="stable")[:keep]
+
+    neutral = FlameParams.neutral(expression.shape[1])
+    neutral.expression[:] = torch.from_numpy(expression[nearest].mean(axis=0))
+    neutral.pose[JAW] = torch.from_numpy(jaw[nearest].mean(axis=0))
+    return neutral
+
+
+def neutral_from_frame(tracked: TrackedSequence, index: int) -> FlameParams:
+    """The neutral taken from one frame (`--neutral-frame`): its fitted expression and jaw; pose zero elsewhere,
+    no translation. A frame out of range or without a face raises a one-line ValueError."""
+    frames = len(tracked)
+    if not -frames <= index < frames:
+        raise ValueError(f"neutral frame {index} is out of range: the video has {frames} frames (0..{frames - 1})")
+    index = index % frames
+    if not tracked.face_found[index]:
+        found = np.flatnonzero(tracked.face_found)
+        hint = (f"the nearest frame with a face is {int(found[np.argmin(np.abs(found - index))])}" if found.size
+                else "no frame has one")
+        raise ValueError(f"neutral frame {index} has no face; {hint}")
+    neutral = FlameParams.neutral(tracked.params.expression.shape[1])
+    neutral.expression[:] = tracked.params.expression[index].detach().cpu()
+    neutral.pose[JAW] = tracked.params.pose[index, JAW].detach().cpu()
+    return neutral
+
+
+def smooth_sequence(tracked: TrackedSequence, strength: float = 1.0) -> FlameSequence:
+    """The tracked parameters smoothed in time with no lag; `strength` in [0, 1] as the live smoother's (0: the
+    values unchanged).
+
+    Each parameter group (expression, jaw, head rotation, eyes, neck, translation) gets the live tracker's One
+    Euro filter (tracking/smoothing.py DEFAULT_GROUPS, cut-offs divided by `strength`) run twice, forward and
+    backward in time, and the two averaged. For a still signal the One Euro filter is a first-order low-pass;
+    the average of its forward and backward passes is then the symmetric kernel (a two-sided exponential) with
+    response 1 / (1 + (f / f_c)^2), as a forward-then-backward cascade would give: no phase shift, no lag. With
+    motion, the cut-off rises with speed, as live; and the result is symmetric in time whatever the speed (the
+    smoothing of a reversed video is the reversed smoothing), so that a step's midpoint stays where it was.
+
+    Only runs of consecutive frames with a face are smoothed, each on its own: nothing is smoothed into or across
+    a gap. Frames without a face hold the last smoothed frame before them (the tracked sequence held the last
+    fit there); frames before the first face keep their values.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"smoothing strength must be within [0, 1], not {strength}")
+    params = tracked.params
+    expression = params.expression.detach().cpu().numpy().astype(np.float64)
+    pose = params.pose.detach().cpu().numpy().astype(np.float64)
+    translation = params.translation.detach().cpu().numpy().astype(np.float64)
+    if strength > 0:
+        groups = {"expression": expression, "rotation": pose[:, GLOBAL], NECK_GROUP: pose[:, NECK],
+                  "jaw": pose[:, JAW], "eyes": pose[:, LEFT_EYE:RIGHT_EYE + 1], "translation": translation}
+        smoothed = {name: values.copy() for name, values in groups.items()}
+        times = np.arange(len(tracked)) / float(tracked.fps)
+        for start, stop in face_runs(tracked.face_found):
+            run = {name: values[start:stop] for name, values in groups.items()}
+            forward = _one_euro(run, times[start:stop], strength)
+            # Backward: the run reversed, at increasing times (the filter sees a video played backwards).
+            backward = _one_euro({name: values[::-1] for name, values in run.items()},
+                                 times[stop - 1] - times[start:stop][::-1], strength)
+            for name in groups:
+                smoothed[name][start:stop] = 0.5 * (forward[name] + backward[name][::-1])
+        expression, translation = smoothed["expression"], smoothed["translation"]
+        pose = pose.copy()
+        pose[:, GLOBAL], pose[:, NECK], pose[:, JAW] = smoothed["rotation"], smoothed[NECK_GROUP], smoothed["jaw"]
+        pose[:, LEFT_EYE:RIGHT_EYE + 1] = smoothed["eyes"]
+        for index in _held_frames(tracked.face_found):
+            expression[index], pose[index], translation[index] = (
+                expression[index - 1], pose[index - 1], translation[index - 1])
+    dtype = params.expression.dtype
+    return FlameSequence(torch.from_numpy(expression).to(dtype), torch.from_numpy(pose).to(dtype),
+                         torch.from_numpy(translation).to(dtype), tuple(params.names))
+
+
+def drive_sequence(tracked: TrackedSequence, neutral: FlameParams | None, relative: bool = True,
+                   smoothing: float = 1.0, hold_seconds: float = HOLD_SECONDS,
+                   ease_seconds: float = EASE_SECONDS) -> FlameSequence:
+    """What drives the avatar, one frame per input frame, as the live tracker would drive it but smoothed with no
+    lag (`smooth_sequence(tracked, smoothing)`):
+
+    - frames with a face: expression and jaw relative to `neutral` (minus its expression and jaw) when
+      `relative`, absolute otherwise; head rotation (pose[0]) and eyes (pose[3:5]) kept; neck and translation
+      zero (the avatar stays where its camera looks). `neutral` None: a zero neutral (relative = absolute);
+      only its expression and jaw are used.
+    - frames without a face: the last driven frame, held until `hold_seconds` after the last face, then eased
+      toward neutral (zero expression, zero pose): multiplied by exp(-3 s / ease_seconds), s the seconds past
+      the hold, each frame's time being index / fps;
+    - frames before the first face: neutral (all zero).
+    """
+    count = tracked.params.expression.shape[1]
+    neutral = FlameParams.neutral(count) if neutral is None else neutral
+    if neutral.expression.shape != (count,):
+        raise ValueError(f"the neutral has {tuple(neutral.expression.shape)} expression coefficients; the tracked "
+                         f"sequence has {count}")
+    smoothed = smooth_sequence(tracked, smoothing)
+    frames = len(tracked)
+    expression = torch.zeros_like(smoothed.expression)
+    pose = torch.zeros_like(smoothed.pose)
+    found = torch.from_numpy(tracked.face_found)
+    expression[found] = smoothed.expression[found]
+    for joint in (GLOBAL, JAW, LEFT_EYE, RIGHT_EYE):
+        pose[found, joint] = smoothed.pose[found, joint]
+    if relative:
+        expression[found] -= neutral.expression.to(expression)
+        pose[found, JAW] -= neutral.pose[JAW].to(pose)
+
+    last_face: int | None = None
+    for index in range(frames):
+        if tracked.face_found[index]:
+            last_face = index
+            continue
+        if last_face is None:
+            continue  # before the first face: neutral
+        since = (index - last_face) / float(tracked.fps)
+        keep = 1.0 if since <= hold_seconds else math.exp(-EASE_RATE * (since - hold_seconds) / ease_seconds)
+        expression[index] = expression[last_face] * keep
+        pose[index] = pose[last_face] * keep
+    return FlameSequence(expression, pose, torch.zeros_like(smoothed.translation), tuple(tracked.params.names))
+
+
+def face_runs(face_found: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of consecutive frames with a face, in order."""
+    found = np.asarray(face_found, dtype=bool)
+    edges = np.diff(np.r_[0, found.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def _held_frames(face_found: np.ndarray) -> np.ndarray:
+    """The frames without a face that come after some frame with a face, in order."""
+    found = np.asarray(face_found, dtype=bool)
+    seen = np.cumsum(found) > 0
+    return np.flatnonzero(seen & ~found)
+
+
+def _one_euro(groups: dict[str, np.ndarray], times: np.ndarray, strength: float) -> dict[str, np.ndarray]:
+    """The live tracker's causal One Euro smoothing of a run of frames: {name: (N, ...)} -> the same, smoothed."""
+    smoother = ParamSmoother(groups={NECK_GROUP: DEFAULT_GROUPS["rotation"]}, strength=strength)
+    out = {name: np.empty_like(values) for name, values in groups.items()}
+    for index, time in enumerate(times):
+        step = smoother({name: values[index] for name, values in groups.items()}, float(time))
+        for name, value in step.items():
+            out[name][index] = value
+    return out
