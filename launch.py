@@ -15,6 +15,7 @@ import yaml
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 RENDERERS = ("auto", "cpu", "gsplat", "inria")
+LAYOUTS = ("avatar", "side", "grid")
 MIN_SIZE, MAX_SIZE = 16, 4096
 
 EXAMPLES = """\
@@ -31,6 +32,12 @@ examples:
   python launch.py --checkpoint my_avatar.npz --webcam 0
                                                      your face on the left, the avatar following it
   python launch.py --webcam clip.mp4                 a video (or image folder) as the camera, looping
+  python launch.py --checkpoint my_avatar.npz --video talk.mp4 --output talk_avatar.mp4 --headless
+                                                     reenact a video: the avatar does what the face in it does,
+                                                     frame for frame, with its sound (and its tracking saved)
+  python launch.py --video talk.mp4 --output side.mp4 --layout side --landmarks --headless
+  python launch.py --video clips/ --output reenacted/ --headless
+                                                     every video of a folder; run again to resume
 
 In the window: drag with the left button to orbit, the right or middle button to pan, the wheel to zoom;
 R resets the view, L switches between live and manual, C calibrates the neutral face, V starts or stops a
@@ -58,6 +65,16 @@ class Settings:
     screenshot: Path | None
     webcam: int | Path | None
     record_dir: Path
+    # --video: reenactment
+    video: Path | None = None
+    output_given: bool = False  # --output came from the command line or --config, not the defaults
+    output_is_folder: bool = False  # --output ends with a slash
+    params: Path | None = None
+    neutral_frame: int | None = None
+    absolute: bool = False
+    layout: str = "avatar"
+    landmarks: bool = False
+    png: bool = False
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -92,6 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--frames", type=int, metavar="N", help="frames in the video; the sweep fits any count; "
                        "default: 300")
     video.add_argument("--fps", type=float, help="frame rate of the video; default: 30")
+    reenact = parser.add_argument_group("video reenactment (no window): --video IN --output OUT")
+    reenact.add_argument("--video", metavar="FILE|DIR", help="drive the avatar with the face in this video, frame "
+                         "for frame, into --output (an .mp4 at the video's frame rate, with its audio); a folder: "
+                         "every video in it (.mp4 .mov .avi .mkv .webm) into the folder --output, resuming where "
+                         "an interrupted run stopped. Writes OUT.tracked.npz, OUT.flame_params.json (IMavatar) "
+                         "and OUT.report.json beside the output")
+    reenact.add_argument("--params", metavar="FILE.npz", help="replay this tracking (OUT.tracked.npz of an earlier "
+                         "run, or python -m tracking --output) instead of tracking the video again")
+    reenact.add_argument("--neutral-frame", type=int, metavar="N", help="the video frame whose face counts as the "
+                         "driver's rest face; default: estimated from the whole video")
+    reenact.add_argument("--absolute", action="store_true", default=None, help="drive with the tracked "
+                         "expression as it is, not relative to the driver's neutral")
+    reenact.add_argument("--layout", choices=LAYOUTS, help="avatar: the avatar alone; side: the video beside it; "
+                         "grid: 2x2 of the video, the avatar from the front, from its side and its alpha; "
+                         "default: avatar")
+    reenact.add_argument("--landmarks", action="store_true", default=None, help="draw the tracked landmarks on "
+                         "the video (side and grid layouts)")
+    reenact.add_argument("--png", action="store_true", default=None, help="write PNG frames (frame_000000.png, "
+                         "...) into the folder --output instead of an .mp4 (also when --output ends with /)")
     window = parser.add_argument_group("window")
     window.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a screenshot of the window once "
                         "the avatar is drawn, then quit")
@@ -129,6 +165,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
     width, height = parse_size(config["size"])
     output = Path(str(config["output"]))
+    video = None if config["video"] is None else Path(str(config["video"]))
+    if video is not None:
+        return reenact_settings(args, config, video, width, height)
     if args.headless and output.suffix.lower() != ".mp4":
         raise UsageError(f"--output {output}: the video is written as H.264 .mp4; give a name ending in .mp4")
     if args.headless and (width % 2 or height % 2):
@@ -161,6 +200,40 @@ def settings_from(args: argparse.Namespace) -> Settings:
         screenshot=args.screenshot,
         webcam=webcam,
         record_dir=record_dir,
+    )
+
+
+def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width: int, height: int) -> Settings:
+    """--video: the reenactment's settings; what only the window or the sweep takes is refused."""
+    for option, value in (("--webcam", args.webcam), ("--screenshot", args.screenshot), ("--frames", args.frames),
+                          ("--fps", args.fps), ("--save-avatar", args.save_avatar)):
+        if value is not None:
+            reason = ("the output keeps the video's frame count and frame rate" if option in ("--frames", "--fps")
+                      else "it belongs to the window or the avatar conversion")
+            raise UsageError(f"{option} does not go with --video: {reason}")
+    if width % 2 or height % 2:
+        raise UsageError(f"--size {width}x{height}: H.264 video needs an even width and height")
+    if config["layout"] not in LAYOUTS:
+        raise UsageError(f"layout {config['layout']!r}: choose one of {', '.join(LAYOUTS)}")
+    neutral_frame = config["neutral_frame"]
+    if neutral_frame is not None and (isinstance(neutral_frame, bool) or not isinstance(neutral_frame, int)):
+        raise UsageError(f"--neutral-frame {neutral_frame}: give a frame number (0 is the first)")
+    if config["renderer"] not in RENDERERS:
+        raise UsageError(f"renderer {config['renderer']!r}: choose one of {', '.join(RENDERERS)}")
+    given = args.output is not None or (args.config is not None and "output" in read_config(args.config))
+    text = str(config["output"])
+    params = None if config["params"] is None else Path(str(config["params"]))
+    if params is not None and video.is_dir():
+        raise UsageError(f"--params replays the tracking of one video; give one --video file, not the folder {video}")
+    return Settings(
+        checkpoint=None if config["checkpoint"] is None else Path(str(config["checkpoint"])),
+        data_folder=None if config["data_folder"] is None else Path(str(config["data_folder"])),
+        save_avatar=None, renderer=config["renderer"], width=width, height=height,
+        background=parse_colour(config["background"]), headless=True, output=Path(text), frames=1, fps=1.0,
+        screenshot=None, webcam=None, record_dir=Path("."), video=video, output_given=given,
+        output_is_folder=text.endswith(("/", os.sep)), params=params, neutral_frame=neutral_frame,
+        absolute=bool(config["absolute"]), layout=config["layout"], landmarks=bool(config["landmarks"]),
+        png=bool(config["png"]),
     )
 
 
@@ -272,6 +345,35 @@ def run_headless(settings: Settings) -> None:
           f"{settings.fps:g} fps)")
 
 
+def run_reenact(settings: Settings) -> int:
+    from viewer.reenact import ReenactError, ReenactOptions, plan_jobs, reenact_all
+
+    check_renderer(settings.renderer)
+    try:
+        jobs = plan_jobs(settings.video, settings.output if settings.output_given else None, settings.png,
+                         settings.output_is_folder)
+    except ReenactError as err:
+        raise UsageError(str(err)) from None
+    if settings.params is not None and not settings.params.is_file():
+        raise UsageError(f"--params {settings.params}: no such file; give a tracked sequence .npz written by "
+                         "livehead")
+    options = ReenactOptions(
+        width=settings.width, height=settings.height, background=settings.background, renderer=settings.renderer,
+        layout=settings.layout, landmarks=settings.landmarks, neutral_frame=settings.neutral_frame,
+        relative=not settings.absolute, params=settings.params,
+    )
+    avatar = load(settings)
+    announce_first_compile(settings.renderer)
+    try:
+        result = reenact_all(avatar, jobs, options)
+    except ReenactError as err:
+        raise UsageError(str(err)) from None
+    if len(jobs) > 1:
+        print(f"{len(result.written)} written, {len(result.skipped)} already done, {len(result.failed)} failed "
+              f"(of {len(jobs)} videos)")
+    return 2 if result.failed else 0
+
+
 def run_window(settings: Settings) -> None:
     from viewer.display import display_problem
 
@@ -296,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = None
     try:
         settings = settings_from(args)
+        if settings.video is not None:
+            return run_reenact(settings)
         if settings.save_avatar is not None:
             save_avatar_file(settings)
         elif settings.headless:
@@ -307,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         unwritten = f"; {settings.output} was not written" if settings and settings.headless else ""
+        if settings and settings.video is not None:
+            unwritten = "; the video being written was not finished (run again: finished outputs are kept)"
         print(f"livehead: interrupted{unwritten}", file=sys.stderr)
         return 130
     return 0

