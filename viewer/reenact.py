@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from avatar import Avatar
 from avatar.rasterizer import rasterize
+from models.atomic_file import replaced_atomically
 from tracking.sources import Frame, FrameSource, SourceError, VideoFileSource, open_source
 from viewer.headless import _interrupt_between_frames, to_uint8
 from viewer.orbit import OrbitCamera, target_depth
@@ -456,14 +457,10 @@ def _compose(avatar, params, frame: Frame | None, source_size, front, side, back
 
 
 def _write_json(path: Path, value) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        # One key a line, each value on its line (the per-frame lists stay one line each).
-        lines = [f" {json.dumps(key)}: {json.dumps(item)}" for key, item in value.items()]
+    # One key a line, each value on its line (the per-frame lists stay one line each).
+    lines = [f" {json.dumps(key)}: {json.dumps(item)}" for key, item in value.items()]
+    with replaced_atomically(path) as temporary:
         temporary.write_text("{\n" + ",\n".join(lines) + "\n}\n")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 # -- batch ----------------------------------------------------------------------------------------------------
