@@ -322,6 +322,8 @@ LIVE = textwrap.dedent("""
     out, video = Path(sys.argv[1]), sys.argv[2]
     app = ViewerApp(load_avatar(), 160, 160, (255, 255, 255), "auto", webcam=video, record_dir=out)
     app.open()
+    # A fresh checkout compiles the fit's numba kernels first (~20 s, cached after): measure once live.
+    app.wait_until_live(300)
     mouth = {}  # render request number -> the tracked frame's mouth width and the smile it asked for
     request = app.renderer.request
 

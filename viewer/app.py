@@ -168,9 +168,10 @@ class ViewerApp:
                 return True
         return False
 
-    def wait_until_live(self, seconds: float = 30.0) -> bool:
+    def wait_until_live(self, seconds: float = 120.0) -> bool:
         """With a live source: step until the camera drives the image on screen, or the source says why it cannot
-        (no camera, ...), or `seconds` passed. False if the window closed first."""
+        (no camera, ...), or `seconds` passed (a fresh checkout first compiles the tracker's fit, ~20 s). False if
+        the window closed first."""
         deadline = time.perf_counter() + seconds
         while self.driver is not None and time.perf_counter() < deadline:
             status = self.driver.status
