@@ -291,13 +291,19 @@ def check_renderer(name: str) -> None:
         raise UsageError(f"--renderer {name}: {problem}")
 
 
-def announce_first_compile(name: str) -> None:
-    """Rendering is about to start: say so if the CPU rasterizer has to compile first (a fresh checkout)."""
+def announce_first_compile(name: str, tracking: bool = False) -> None:
+    """Rendering (and tracking) is about to start: say so if the CPU rasterizer or the tracker's fit has to
+    compile first (a fresh checkout)."""
     from avatar.rasterizer import available_backends
     from avatar.rasterizer.cpu import is_compiled
 
     if (available_backends()[0] if name == "auto" else name) == "cpu" and not is_compiled():
         print("livehead: compiling the CPU rasterizer, once (about 15 s)", file=sys.stderr)
+    if tracking:
+        from tracking.fit import is_compiled as fit_is_compiled
+
+        if not fit_is_compiled():
+            print("livehead: compiling the face tracker's fit, once (about 20 s)", file=sys.stderr)
 
 
 def load(settings: Settings):
@@ -363,7 +369,7 @@ def run_reenact(settings: Settings) -> int:
         relative=not settings.absolute, params=settings.params,
     )
     avatar = load(settings)
-    announce_first_compile(settings.renderer)
+    announce_first_compile(settings.renderer, tracking=settings.params is None)
     try:
         result = reenact_all(avatar, jobs, options)
     except ReenactError as err:
@@ -389,7 +395,7 @@ def run_window(settings: Settings) -> None:
 
     app = ViewerApp(avatar, settings.width, settings.height, settings.background, settings.renderer,
                     webcam=settings.webcam, record_dir=settings.record_dir)
-    announce_first_compile(settings.renderer)
+    announce_first_compile(settings.renderer, tracking=settings.webcam is not None)
     app.run(screenshot=settings.screenshot)
 
 

@@ -20,6 +20,7 @@ skinning, so its Jacobian is a skinned blendshape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -145,6 +146,12 @@ def fit_frame(model: FitModel, observed: np.ndarray, weights: np.ndarray | None,
     error = np.linalg.norm(uv - target, axis=1)
     return FitResult(params=flame_params(model, x), landmarks_2d=uv, observed_ids=ids,
                      error_px=float(error[weight > 0].mean()), iterations=iterations, state=FitState(x))
+
+
+def is_compiled() -> bool:
+    """Whether numba's on-disk cache holds the fit's kernel; if not, the first fit compiles it (~20 s)."""
+    line = _project_kernel.py_func.__code__.co_firstlineno
+    return any((Path(__file__).parent / "__pycache__").glob(f"fit._project_kernel-{line}.*.nbi"))
 
 
 def flame_params(model: FitModel, x: np.ndarray) -> FlameParams:
