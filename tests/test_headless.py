@@ -32,7 +32,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     for word in words:
-        assert word in lines[0]
+        assert word in lines[0], lines[0]
 
 
 def test_headless_renders_the_sweep_to_h264(tmp_path):

@@ -9,8 +9,6 @@ is checked is the command line itself (errors, the end-to-end run, the batch).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import av
 import numpy as np
 import pytest
 
+from tests.test_headless import assert_one_line_error, launch
 from viewer.reenact import Job, ReenactOptions, reenact
 from viewer.video import Mp4Writer
 
@@ -26,20 +25,6 @@ FACES = ROOT.parent / "shared" / "fixtures" / "faces"
 needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason="../shared/fixtures/faces is absent")
 SIZE = 128
 QUIET = dict(width=SIZE, height=SIZE, progress=False)
-
-
-def launch(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def read_video(path: Path, count: int | None = None) -> tuple[dict, list[np.ndarray]]:
