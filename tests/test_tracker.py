@@ -23,7 +23,7 @@ from avatar import load_avatar
 from avatar.rasterizer import rasterize
 from models.params import FlameParams
 from tracking.sources import Frame, FrameSource, open_source
-from tracking.tracker import TrackedFrame, Tracker, TrackerSettings, track_source
+from tracking.tracker import TrackedFrame, Tracker, TrackerSettings, landmark_set_for, track_source
 
 torch.set_grad_enabled(False)
 
@@ -552,3 +552,18 @@ def test_flame_head_tracks_while_estimating_its_shape(flame_head, single_face):
     tracker = Tracker(flame_head)  # default: the shape is estimated on the 20th frame with a face
     check_runs(tracker, single_face[:25], "shape estimated on frame 19")
     assert tracker.shape is not None and np.isfinite(tracker.shape).all()
+
+
+def test_a_mediapipe_embedding_file_gives_the_points_it_names(demo, tmp_path):
+    """FLAME's mediapipe_landmark_embedding.npz layout: triangles, barycentric coordinates and, per point, the
+    MediaPipe landmark it matches (here 105 of the demo's own, out of order)."""
+    embedding = demo.head.landmarks["mediapipe"]
+    chosen = np.random.default_rng(0).permutation(478)[:105]
+    np.savez(tmp_path / "embedding.npz", lmk_face_idx=embedding.face_ids.numpy()[chosen],
+             lmk_b_coords=embedding.bary.numpy()[chosen], landmark_indices=chosen)
+    landmark_set = landmark_set_for(demo.head, tmp_path / "embedding.npz")
+    assert landmark_set.observed.tolist() == chosen.tolist() and not landmark_set.has_contour
+    np.testing.assert_array_equal(landmark_set.face_ids, embedding.face_ids.numpy()[chosen])
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="bad.npz: not a MediaPipe landmark embedding"):
+        landmark_set_for(demo.head, tmp_path / "bad.npz")

@@ -154,12 +154,18 @@ class LandmarkSet:
     contour_bary: np.ndarray  # (B, K, 3)
 
     @staticmethod
+    def fixed(observed: np.ndarray, face_ids: np.ndarray, bary: np.ndarray) -> LandmarkSet:
+        """Fixed points only (L,), (L,), (L, 3): no dynamic contour."""
+        no_contour = np.zeros(0, np.int64), np.zeros((CONTOUR_BINS, 0), np.int64), np.zeros((CONTOUR_BINS, 0, 3))
+        return LandmarkSet(np.asarray(observed, np.int64), np.asarray(face_ids, np.int64),
+                           np.asarray(bary, np.float64), *no_contour)
+
+    @staticmethod
     def mediapipe(head: HeadModel) -> LandmarkSet:
         """MediaPipe's 478 face-mesh points onto a model that embeds all of them (the demo avatar): identity."""
         embedding = head.landmarks["mediapipe"]
-        count = embedding.face_ids.shape[0]
-        return LandmarkSet(np.arange(count), embedding.face_ids.numpy(), embedding.bary.double().numpy(),
-                           *_no_contour())
+        return LandmarkSet.fixed(np.arange(embedding.face_ids.shape[0]), embedding.face_ids.numpy(),
+                                 embedding.bary.numpy())
 
     @staticmethod
     def flame68(head: HeadModel, observed: np.ndarray | None = None) -> LandmarkSet:
@@ -174,10 +180,6 @@ class LandmarkSet:
     @property
     def has_contour(self) -> bool:
         return len(self.contour_observed) > 0
-
-
-def _no_contour() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.zeros(0, np.int64), np.zeros((CONTOUR_BINS, 0), np.int64), np.zeros((CONTOUR_BINS, 0, 3))
 
 
 def contour_bin(rotation: np.ndarray) -> int:

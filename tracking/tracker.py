@@ -21,7 +21,7 @@ from models.head_model import HeadModel
 from models.params import FlameParams, FlameSequence
 from tracking.fit import FitModel, FitState, estimate_shape, fit_frame
 from tracking.ibug68 import ibug68_from_mediapipe
-from tracking.landmark_model import CONTOUR_BINS, LandmarkSet
+from tracking.landmark_model import LandmarkSet
 from tracking.sequence_file import TrackedSequence
 from tracking.smoothing import ParamSmoother
 from tracking.sources import FrameSource
@@ -83,8 +83,7 @@ def mediapipe_embedding_file(path: str | Path) -> LandmarkSet:
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{path}: not a MediaPipe landmark embedding (.npz with lmk_face_idx, lmk_b_coords, "
                          f"landmark_indices): {err}") from err
-    no_contour = np.zeros(0, np.int64), np.zeros((CONTOUR_BINS, 0), np.int64), np.zeros((CONTOUR_BINS, 0, 3))
-    return LandmarkSet(observed.astype(np.int64), face_ids.astype(np.int64), bary.astype(np.float64), *no_contour)
+    return LandmarkSet.fixed(observed, face_ids, bary)
 
 
 def observations(points: np.ndarray) -> np.ndarray:
