@@ -27,7 +27,7 @@ def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: i
 
     Ctrl-C stops it between two frames with a KeyboardInterrupt.
     """
-    with torch.inference_mode(), _interrupt_between_frames() as interrupted:
+    with torch.inference_mode(), interrupt_between_frames() as interrupted:
         for index in tqdm(range(frames), desc="rendering", unit="frame", disable=not progress, dynamic_ncols=True):
             if interrupted.is_set():
                 raise KeyboardInterrupt
@@ -37,7 +37,7 @@ def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: i
 
 
 @contextmanager
-def _interrupt_between_frames() -> Iterator[threading.Event]:
+def interrupt_between_frames() -> Iterator[threading.Event]:
     """Holds Ctrl-C until the frame is done: inside a numba kernel it would surface as a SystemError."""
     interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals

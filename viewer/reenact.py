@@ -36,7 +36,7 @@ from avatar import Avatar
 from avatar.rasterizer import rasterize
 from models.atomic_file import replaced_atomically
 from tracking.sources import Frame, FrameSource, SourceError, VideoFileSource, open_source
-from viewer.headless import _interrupt_between_frames, to_uint8
+from viewer.headless import interrupt_between_frames, to_uint8
 from viewer.orbit import OrbitCamera, target_depth
 from viewer.overlay import draw_landmarks, fit_into
 from viewer.video import Mp4Writer
@@ -329,7 +329,7 @@ def _track(avatar: Avatar, source: TimedSource, timing: Timing, landmarks: dict 
         tracker = Recording(avatar.head, TrackerSettings())
     except ValueError as err:
         raise ReenactError(f"cannot track for this avatar: {err}") from None
-    with source, _interrupt_between_frames() as source.interrupted:  # Ctrl-C inside numba: a SystemError
+    with source, interrupt_between_frames() as source.interrupted:  # Ctrl-C inside numba: a SystemError
         tracked = track_source(source, tracker, progress=options.progress)
     timing.track += time.perf_counter() - start - timing.decode
     shape = None if tracker.shape is None else torch.from_numpy(np.asarray(tracker.shape)).float()
@@ -404,7 +404,7 @@ def _render(avatar: Avatar, drive, source: TimedSource | None, face_found: np.nd
     source_size = source.size if source is not None else None
     count = len(drive)
     try:
-        with torch.inference_mode(), _interrupt_between_frames() as interrupted, \
+        with torch.inference_mode(), interrupt_between_frames() as interrupted, \
                 tqdm(total=count, desc="rendering", unit="frame", disable=not options.progress,
                      dynamic_ncols=True) as bar:
             for index in range(count):
