@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from models.rotation import matrix_to_quaternion
+
 
 @dataclass
 class Gaussians:
@@ -62,3 +64,13 @@ def quaternion_to_matrix(q: Tensor) -> Tensor:
         ],
         dim=-1,
     ).reshape(q.shape[:-1] + (3, 3))
+
+
+def decompose_covariances(covariances: Tensor, floor: float) -> tuple[Tensor, Tensor]:
+    """(N, 3, 3) covariances -> unit quaternions and scales with R(q) diag(s^2) R(q)^T = covariance (eigenvalues
+    below floor^2 raised to it)."""
+    eigenvalues, vectors = torch.linalg.eigh((covariances + covariances.transpose(1, 2)) / 2)
+    flip = torch.linalg.det(vectors) < 0  # a reflection: negating one eigenvector makes it a rotation
+    vectors[flip, :, 0] = -vectors[flip, :, 0]
+    scales = eigenvalues.clamp(min=floor**2).sqrt()
+    return matrix_to_quaternion(vectors), scales

@@ -11,11 +11,13 @@ JOINT_NAMES = ("global", "neck", "jaw", "left_eye", "right_eye")
 
 @dataclass
 class FlameParams:
-    """Expression coefficients, axis-angle pose per joint in FLAME order (JOINT_NAMES) and translation."""
+    """Expression coefficients, axis-angle pose per joint in FLAME order (JOINT_NAMES) and translation; for
+    eigen (GEM) avatars, eigen coefficients too, added to what the avatar maps the FLAME parameters to."""
 
     expression: Tensor  # (E,)
     pose: Tensor  # (5, 3)
     translation: Tensor  # (3,)
+    eigen: Tensor | None = None  # (P, K) GEM coefficients in sigma units, one row per part; None: all zero
 
     @staticmethod
     def neutral(num_expressions: int) -> FlameParams:
@@ -30,9 +32,12 @@ class FlameSequence:
     pose: Tensor  # (F, 5, 3)
     translation: Tensor  # (F, 3)
     names: tuple[str, ...]  # (F,) a label per frame, e.g. its image's name
+    eigen: Tensor | None = None  # (F, P, K) GEM coefficients per frame (a GEM's own animation track), or None
 
     def __len__(self) -> int:
         return self.expression.shape[0]
 
     def frame(self, index: int) -> FlameParams:
-        return FlameParams(self.expression[index].clone(), self.pose[index].clone(), self.translation[index].clone())
+        eigen = None if self.eigen is None else self.eigen[index].clone()
+        return FlameParams(self.expression[index].clone(), self.pose[index].clone(), self.translation[index].clone(),
+                           eigen)

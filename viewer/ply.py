@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatar.gaussians import Gaussians, quaternion_to_matrix
+from avatar.gaussians import Gaussians, decompose_covariances, quaternion_to_matrix
 from models.atomic_file import replaced_atomically
 
 SH_C0 = 0.28209479177387814  # the degree-0 spherical harmonic, 1 / (2 sqrt(pi))
@@ -126,36 +126,7 @@ def _rotations_and_scales(gaussians: Gaussians) -> tuple[torch.Tensor, torch.Ten
         covariances = rs @ rs.transpose(1, 2)
     else:
         covariances = gaussians.covars.detach().cpu().double()
-    return _decompose(covariances)
-
-
-def _decompose(covariances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, 3, 3) covariances -> unit quaternions and scales with R(q) diag(s^2) R(q)^T = covariance (eigenvalues
-    below SCALE_FLOOR^2 raised to it)."""
-    eigenvalues, vectors = torch.linalg.eigh((covariances + covariances.transpose(1, 2)) / 2)
-    flip = torch.linalg.det(vectors) < 0  # a reflection: negating one eigenvector makes it a rotation
-    vectors[flip, :, 0] = -vectors[flip, :, 0]
-    scales = eigenvalues.clamp(min=SCALE_FLOOR**2).sqrt()
-    return matrix_to_quaternion(vectors), scales
-
-
-def matrix_to_quaternion(matrices: torch.Tensor) -> torch.Tensor:
-    """(N, 3, 3) rotations -> (N, 4) unit quaternions w, x, y, z with w >= 0, the inverse of
-    `quaternion_to_matrix`: each is computed from its largest component (Shepperd's method) for precision."""
-    m = matrices.reshape(-1, 9).unbind(1)
-    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
-    squares4 = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22],
-                           dim=1)  # 4 w^2, 4 x^2, 4 y^2, 4 z^2
-    candidates = torch.stack([  # row k: the quaternion times 4 q_k
-        torch.stack([squares4[:, 0], m21 - m12, m02 - m20, m10 - m01], dim=1),
-        torch.stack([m21 - m12, squares4[:, 1], m10 + m01, m02 + m20], dim=1),
-        torch.stack([m02 - m20, m10 + m01, squares4[:, 2], m21 + m12], dim=1),
-        torch.stack([m10 - m01, m02 + m20, m21 + m12, squares4[:, 3]], dim=1),
-    ], dim=1)
-    best = squares4.argmax(dim=1)
-    quats = candidates[torch.arange(len(best)), best]
-    quats = quats / quats.norm(dim=1, keepdim=True)
-    return torch.where(quats[:, :1] < 0, -quats, quats)
+    return decompose_covariances(covariances, SCALE_FLOOR)
 
 
 def _read_header(path: Path, file) -> tuple[list[tuple[str, int, list[tuple[str, str | None]]]], str]:

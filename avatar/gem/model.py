@@ -1,0 +1,100 @@
+"""A Gaussian Eigen Model (GEM): buffers, and one pure function that turns eigen coefficients into Gaussians.
+
+Every attribute of every part is linear in its coefficients: X = c (sigma * B) + mean, one matrix-vector
+product per attribute and part. The attributes are stored activated (positions, opacities, scales and unit
+quaternions as the rasterizer takes them), so nothing is exponentiated after reconstruction; quaternions are
+normalised. Coefficients are in standard deviations (sigma units): 0 is the mean avatar, +-3 the usual range.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from models.rotation import matrix_to_quaternion, quaternion_multiply
+
+ATTRIBUTES = ("geometry", "opacity", "scales", "rotation")  # the order of the coefficient slices in a part
+CHANNELS = {"geometry": 3, "opacity": 1, "scales": 3, "rotation": 4}
+
+
+@dataclass
+class EigenBasis:
+    """One attribute of one part."""
+
+    components: Tensor  # (K, N_p * C) orthonormal rows, channels interleaved per Gaussian [g0c0, g0c1, ..., g1c0]
+    sigma: Tensor  # (K,) standard deviation along each component
+    mean: Tensor  # (N_p * C,)
+    scaled: Tensor = field(init=False, repr=False)  # (K, N_p * C) sigma-scaled rows: what a frame multiplies
+
+    def __post_init__(self):
+        self.scaled = self.sigma[:, None] * self.components
+
+
+@dataclass
+class GemModel:
+    """The parts (one "full", or FLAME regions), each with one EigenBasis per attribute, and static colours."""
+
+    parts: tuple[str, ...]
+    bases: dict[str, tuple[EigenBasis, ...]]  # attribute -> one basis per part, in `parts` order
+    colors: Tensor  # (N, 3) RGB in [0, 1], parts concatenated in `parts` order
+    tex_map: Tensor  # (N,) int64: the head-model vertex nearest each Gaussian
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Components per attribute (the same in every part)."""
+        return {attribute: self.bases[attribute][0].components.shape[0] for attribute in ATTRIBUTES}
+
+    @property
+    def coefficients_per_part(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def part_sizes(self) -> tuple[int, ...]:
+        return tuple(basis.mean.shape[0] // CHANNELS["geometry"] for basis in self.bases["geometry"])
+
+    def coefficient_slices(self) -> dict[str, slice]:
+        """Where each attribute's coefficients sit within a part's vector."""
+        slices, start = {}, 0
+        for attribute, count in self.counts.items():
+            slices[attribute] = slice(start, start + count)
+            start += count
+        return slices
+
+
+@dataclass
+class EigenGaussians:
+    """What a GEM reconstructs, before it becomes `Gaussians`."""
+
+    means: Tensor  # (N, 3)
+    quats: Tensor  # (N, 4) unit, w x y z
+    scales: Tensor  # (N, 3) as reconstructed: linear, so in principle of either sign (only their squares count)
+    opacities: Tensor  # (N,) as reconstructed: linear, may leave [0, 1] slightly (rasterizers clamp alpha)
+
+
+def eigen_gaussians(model: GemModel, coefficients: Tensor, root: Tensor | None = None,
+                    frozen_gaussians: Tensor | None = None) -> EigenGaussians:
+    """Reconstruct the Gaussians.
+
+    coefficients: (P, K) sigma units, one row per part, sliced as `model.coefficient_slices()`.
+    root: (4, 4) rigid transform applied last (positions R p + t, quaternions q(R) * q with w >= 0), or None.
+    frozen_gaussians: (N,) bool, Gaussians held at their mean in every attribute (GEM's test-time hair mask).
+    """
+    slices = model.coefficient_slices()
+    out = {}
+    for attribute in ATTRIBUTES:
+        channels = CHANNELS[attribute]
+        rows = [torch.addmv(basis.mean, basis.scaled.T, coefficients[p, slices[attribute]]).view(-1, channels)
+                for p, basis in enumerate(model.bases[attribute])]
+        values = torch.cat(rows)
+        if frozen_gaussians is not None:
+            means = torch.cat([basis.mean.view(-1, channels) for basis in model.bases[attribute]])
+            values = torch.where(frozen_gaussians[:, None], means, values)
+        out[attribute] = values
+    quats = torch.nn.functional.normalize(out["rotation"], dim=-1)
+    means = out["geometry"]
+    if root is not None:
+        means = means @ root[:3, :3].T + root[:3, 3]
+        quats = quaternion_multiply(matrix_to_quaternion(root[:3, :3]).expand_as(quats), quats)
+        quats = torch.where(quats[:, :1] < 0, -quats, quats)
+    return EigenGaussians(means, quats, out["scales"], out["opacity"][:, 0])
