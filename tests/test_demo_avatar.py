@@ -7,7 +7,7 @@ import torch
 
 from avatar import AvatarError, load_avatar
 from avatar.rasterizer import rasterize
-from avatar.rigged import RiggedAvatar, load_rigged_avatar, save_rigged_avatar
+from avatar.rigged import RiggedAvatar, load_rigged_avatar, place_on_triangles_reference, save_rigged_avatar
 from models.head_model import pose_head
 from models.params import FlameParams
 from scripts.demo_avatar.face import LOWER_LID, UPPER_LID
@@ -26,6 +26,19 @@ def detector():
 
     with FaceMeshDetector(static_images=True) as detector:
         yield detector
+
+
+def test_fast_placement_matches_the_reference(demo):
+    """The numba pass that places Gaussians on the posed triangles equals the torch formula (in float64)."""
+    generator = torch.Generator().manual_seed(3)
+    p = FlameParams(torch.rand(demo.head.num_expressions, generator=generator),
+                    0.3 * torch.randn(5, 3, generator=generator), 0.01 * torch.randn(3, generator=generator))
+    fast = demo.gaussians(p)
+    vertices = pose_head(demo.head, p.expression[None], p.pose[None], p.translation[None]).vertices[0]
+    means, covars = place_on_triangles_reference(vertices.double(), demo.head.faces, demo.face_ids,
+                                                 demo.local_means.double(), demo.local_covars.double())
+    assert torch.allclose(fast.means.double(), means, rtol=0, atol=1e-6 * means.abs().max())
+    assert torch.allclose(fast.covars.double(), covars, rtol=0, atol=1e-6 * covars.abs().max())
 
 
 def params(demo, **named) -> FlameParams:
