@@ -6,8 +6,9 @@ The result is the one `reference.py` computes pixel by pixel; what makes it fast
 float64 rounding:
 - a Gaussian can only pass alpha >= 1/255 inside the ellipse d^T Q d <= k = 2 ln(255 opacity). It is listed
   only in the tiles of its 3DGS rectangle that this ellipse reaches, and evaluated only on the pixels inside
-  it, row by row; the exact 3DGS tests still run on those pixels. k carries a margin (K_MARGIN) far above
-  float64 rounding, so the ellipse is a superset of the pixels that pass;
+  it, row by row; the exact 3DGS tests still run on those pixels (but power <= 0, which a positive-definite
+  Q guarantees). k carries a margin (K_MARGIN) far above float64 rounding, so the ellipse is a superset of
+  the pixels that pass;
 - along a pixel row, exp(power) is a running product (power is quadratic in x), within ~1e-14 of exp;
 - pixels that reached T < 1e-4 are skipped, and a tile stops once all of its pixels have;
 - tiles are dealt to threads heaviest first, so that a face in part of the frame keeps every core busy.
@@ -429,14 +430,16 @@ def _composite_tile(table, entries, left, top, last_x, last_y, color, weighted_d
                 ratio *= step
                 if (bits >> (x - left)) & 1 == 0:
                     continue
-                p = (y - top) * TILE + (x - left)
-                dx = u - x
-                power = -0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy
-                if power > 0.0:
-                    continue
-                a = min(0.99, opacity * (g if bounded else math.exp(power)))  # unbounded: power may be large
+                if not bounded:  # Q is not positive definite: power may be positive, or large
+                    dx = u - x
+                    power = -0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy
+                    if power > 0.0:
+                        continue
+                    g = math.exp(power)
+                a = min(0.99, opacity * g)
                 if a < 1.0 / 255.0:
                     continue
+                p = (y - top) * TILE + (x - left)
                 t = transmittance[p]
                 test_t = t * (1.0 - a)
                 if test_t < 1e-4:  # saturated: this Gaussian is not added and the pixel is finished
