@@ -52,6 +52,10 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
         raise AvatarError(f"{path}: no such file or folder")
     if path.suffix == ".npz":
         return _load_npz_avatar(path)
+    if path.suffix == ".ptk":  # an original GEM eigen model (with its refined basis and track when found)
+        from avatar.gem.avatar import GemAvatar
+
+        return GemAvatar.from_original(path)
     if path.is_dir() or path.suffix == ".pth":
         from avatar.point.avatar import PointAvatar
         from avatar.point.experiment import open_experiment

@@ -1,4 +1,4 @@
-"""Loading model pickles (FLAME `.pkl`) without letting them run code.
+"""Loading model pickles (FLAME `.pkl`, GEM `.ptk`) without letting them run code.
 
 A pickle can call any importable function while it loads, so a downloaded model file could run code. This
 unpickler resolves only the classes that such files contain; everything else is refused before it is called.
@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import builtins
 import codecs
+import collections
 import copyreg
 import pickle
+import zipfile
 from collections.abc import Mapping
 from os import PathLike
 from typing import Any, BinaryIO
 
 import numpy as np
 import scipy.sparse
+import torch
+from torch import Tensor
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -91,6 +95,58 @@ def safe_load(path_or_file: str | PathLike | BinaryIO, extra_allowed: Mapping[tu
         return SafeUnpickler(path_or_file, source, extra_allowed).load()
     with open(path_or_file, "rb") as file:
         return SafeUnpickler(file, str(path_or_file), extra_allowed).load()
+
+
+# torch.save pickles: tensors are rebuilt from storages kept beside the pickle in the zip (see safe_torch_load).
+TORCH_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+}
+
+
+def _rebuild_tensor(storage: Tensor, offset: int, size, stride, requires_grad, backward_hooks, metadata=None) -> Tensor:
+    """Stands in for torch._utils._rebuild_tensor_v2: a view of the (flat, CPU) storage; torch checks the bounds."""
+    return storage.as_strided(tuple(size), tuple(stride), offset)
+
+
+TORCH_ALLOWED: dict[tuple[str, str], Any] = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("collections", "OrderedDict"): collections.OrderedDict,  # a tensor's (empty) backward hooks
+    **{("torch", name): dtype for name, dtype in TORCH_STORAGE_DTYPES.items()},
+}
+
+
+def safe_torch_load(path: str | PathLike) -> Any:
+    """Read a `torch.save` file (zip format) through the restricted unpickler, every tensor on the CPU whatever
+    device it was saved from: for files that mix tensors with numpy arrays (GEM's `.ptk`), which
+    torch.load(weights_only=True) refuses. Raises pickle.UnpicklingError (or zipfile.BadZipFile) on a bad file."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        pickles = [name for name in names if name.count("/") == 1 and name.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise pickle.UnpicklingError(f"{path}: not a torch.save file (no data.pkl in the archive)")
+        prefix = pickles[0][: -len("data.pkl")]  # the archive's folder, named after the file when it was saved
+        if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder") != b"little":
+            raise pickle.UnpicklingError(f"{path}: saved big-endian, which is not supported")
+        storages: dict[str, Tensor] = {}
+
+        def persistent_load(saved_id) -> Tensor:
+            kind, dtype, key, _location, numel = saved_id  # _location (e.g. "cuda:0") is ignored: CPU
+            if kind != "storage" or not isinstance(dtype, torch.dtype):
+                raise UnsafePickleError(f"{path}: refused a persistent object {kind!r} that is not a tensor storage")
+            if key not in storages:
+                data = bytearray(archive.read(f"{prefix}data/{key}"))
+                storage = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+                if storage.numel() != numel:
+                    raise pickle.UnpicklingError(f"{path}: storage {key} holds {storage.numel()} values, not {numel}")
+                storages[key] = storage
+            return storages[key]
+
+        with archive.open(pickles[0]) as file:
+            unpickler = SafeUnpickler(file, str(path), TORCH_ALLOWED)
+            unpickler.persistent_load = persistent_load
+            return unpickler.load()
 
 
 def to_numpy(value: Any, densify: bool = False) -> Any:

@@ -1,0 +1,7 @@
+"""GEM (Gaussian Eigen Models, Zielon/GEM) avatars.
+
+- model.py: the eigen model's buffers and `eigen_gaussians`, the fast reconstruction;
+- reference.py: the same maths straight from the spec, in float64, that the fast path is tested against;
+- original_files.py: the original's `.ptk` files and regressor checkpoint -> a GemModel and its coefficient track;
+- avatar.py: `GemAvatar`, FLAME parameters (+ eigen coefficients) -> Gaussians.
+"""

@@ -4,9 +4,11 @@ Every attribute of every part is linear in its coefficients: X = c (sigma * B) +
 product per attribute and part. The attributes are stored activated (positions, opacities, scales and unit
 quaternions as the rasterizer takes them), so nothing is exponentiated after reconstruction; quaternions are
 normalised. Coefficients are in standard deviations (sigma units): 0 is the mean avatar, +-3 the usual range.
+`reference.py` is the direct float64 form of the same maths that this must agree with.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -16,6 +18,7 @@ from models.rotation import matrix_to_quaternion, quaternion_multiply
 
 ATTRIBUTES = ("geometry", "opacity", "scales", "rotation")  # the order of the coefficient slices in a part
 CHANNELS = {"geometry": 3, "opacity": 1, "scales": 3, "rotation": 4}
+TEST_TIME_FROZEN_PARTS = ("scalp", "neck")  # what the original holds still at test time in parts mode
 
 
 @dataclass
@@ -39,6 +42,14 @@ class GemModel:
     bases: dict[str, tuple[EigenBasis, ...]]  # attribute -> one basis per part, in `parts` order
     colors: Tensor  # (N, 3) RGB in [0, 1], parts concatenated in `parts` order
     tex_map: Tensor  # (N,) int64: the head-model vertex nearest each Gaussian
+    rest: dict[str, Tensor] = field(init=False, repr=False)  # attribute -> (N, C) the mean avatar, parts concatenated
+
+    def __post_init__(self):
+        self.rest = {attribute: torch.cat([basis.mean.view(-1, CHANNELS[attribute]) for basis in bases])
+                     for attribute, bases in self.bases.items()}
+
+    def __len__(self) -> int:
+        return self.colors.shape[0]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -61,6 +72,19 @@ class GemModel:
             start += count
         return slices
 
+    def gaussians_of_parts(self, names: Iterable[str]) -> Tensor:
+        """(N,) bool: the Gaussians of the parts called `names` (GEM's test time freezes "scalp" and "neck")."""
+        names = set(names)
+        return torch.cat([torch.full((size,), part in names) for part, size in zip(self.parts, self.part_sizes)])
+
+
+def frozen_at_test_time(model: GemModel, hair_gaussians: Tensor | None = None,
+                        parts: Iterable[str] = TEST_TIME_FROZEN_PARTS) -> Tensor | None:
+    """The original's test-time masking (spec §4.5) as `eigen_gaussians`' frozen_gaussians: in parts mode the
+    Gaussians of `parts`; in full mode `hair_gaussians` (N,) bool (its hair vertex mask looked up at tex_map,
+    which the GEM files do not carry: None when unknown)."""
+    return hair_gaussians if len(model.parts) == 1 else model.gaussians_of_parts(parts)
+
 
 @dataclass
 class EigenGaussians:
@@ -78,23 +102,26 @@ def eigen_gaussians(model: GemModel, coefficients: Tensor, root: Tensor | None =
 
     coefficients: (P, K) sigma units, one row per part, sliced as `model.coefficient_slices()`.
     root: (4, 4) rigid transform applied last (positions R p + t, quaternions q(R) * q with w >= 0), or None.
-    frozen_gaussians: (N,) bool, Gaussians held at their mean in every attribute (GEM's test-time hair mask).
+    frozen_gaussians: (N,) bool, Gaussians held at their mean in every attribute. GEM's test-time masking is
+        this in both its modes: the hair Gaussians in full mode, whole parts (`model.gaussians_of_parts`) in
+        parts mode, which is the same as zero coefficients for those parts.
     """
     slices = model.coefficient_slices()
     out = {}
     for attribute in ATTRIBUTES:
-        channels = CHANNELS[attribute]
-        rows = [torch.addmv(basis.mean, basis.scaled.T, coefficients[p, slices[attribute]]).view(-1, channels)
-                for p, basis in enumerate(model.bases[attribute])]
-        values = torch.cat(rows)
+        values = torch.empty_like(model.rest[attribute])  # (N, C), filled part by part: no concatenation
+        start = 0
+        for p, basis in enumerate(model.bases[attribute]):
+            rows = values[start:start + basis.mean.shape[0] // values.shape[1]]
+            torch.addmv(basis.mean, basis.scaled.T, coefficients[p, slices[attribute]], out=rows.view(-1))
+            start += rows.shape[0]
         if frozen_gaussians is not None:
-            means = torch.cat([basis.mean.view(-1, channels) for basis in model.bases[attribute]])
-            values = torch.where(frozen_gaussians[:, None], means, values)
+            values = torch.where(frozen_gaussians[:, None], model.rest[attribute], values)
         out[attribute] = values
     quats = torch.nn.functional.normalize(out["rotation"], dim=-1)
     means = out["geometry"]
     if root is not None:
         means = means @ root[:3, :3].T + root[:3, 3]
         quats = quaternion_multiply(matrix_to_quaternion(root[:3, :3]).expand_as(quats), quats)
-        quats = torch.where(quats[:, :1] < 0, -quats, quats)
+        quats = torch.where(quats[:, :1] < 0, -quats, quats)  # pytorch3d's quaternion_multiply standardises
     return EigenGaussians(means, quats, out["scales"], out["opacity"][:, 0])

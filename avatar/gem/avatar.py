@@ -1,0 +1,86 @@
+"""GEM avatars: FLAME parameters -> eigen coefficients (a mapper, plus any given directly) -> Gaussians.
+
+GEM poses only the root (spec §4.4): expression, jaw and eyes live in the coefficients, the global rotation and
+translation turn the whole reconstruction about the root joint, as the original's root_RT does.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from avatar.camera import Camera
+from avatar.demo import load_demo_avatar
+from avatar.gaussians import Gaussians
+from avatar.gem.model import GemModel, eigen_gaussians
+from avatar.gem.original_files import load_original_gem
+from models.head_model import HeadModel
+from models.params import JOINT_NAMES, FlameParams, FlameSequence
+from models.rotation import axis_angle_to_matrix
+
+
+@dataclass
+class GemAvatar:
+    """An Avatar: per frame, coefficients = mapper(params) (or zero) + params.eigen, then one `eigen_gaussians`."""
+
+    model: GemModel
+    head: HeadModel  # the head model whose FLAME parameters drive it (the tracker fits this one)
+    default_camera: Camera
+    mapper: Callable[[FlameParams], Tensor] | None = None  # FLAME params -> (P, K) sigma units; None: the mean face
+    root_joint: Tensor = field(default_factory=lambda: torch.zeros(3))  # (3,) what the global rotation turns about
+    frozen_gaussians: Tensor | None = None  # (N,) bool held at their mean (GEM's test-time masking), or None
+    timeline: FlameSequence | None = None  # for original files: the `_coeffs` track as `eigen`, neutral FLAME
+    expression_range: tuple[float, float] = (-3.0, 3.0)
+    zero_coefficients: Tensor = field(init=False, repr=False)  # (P, K)
+
+    def __post_init__(self):
+        self.zero_coefficients = torch.zeros(len(self.model.parts), self.model.coefficients_per_part)
+
+    @staticmethod
+    def from_original(path: str | PathLike, regressor: str | PathLike | None | Literal[False] = None) -> GemAvatar:
+        """An original GEM's `{id}.ptk` / `{id}_parts.ptk` (with its refined basis when the regressor checkpoint
+        is found or given, see `load_original_gem`). It is driven through the demo avatar's head model, so the
+        tracker runs; with no mapper, live driving moves only the head pose, and the timeline plays the
+        coefficient track GEM was built from."""
+        original = load_original_gem(path, regressor)
+        demo = load_demo_avatar()
+        timeline = None
+        if original.track is not None:
+            frames = original.track.shape[0]
+            timeline = FlameSequence(torch.zeros(frames, demo.head.num_expressions),
+                                     torch.zeros(frames, len(JOINT_NAMES), 3), torch.zeros(frames, 3),
+                                     names=tuple(f"{i:05d}" for i in range(frames)), eigen=original.track)
+        return GemAvatar(original.model, demo.head, frontal_camera(original.model.rest["geometry"]), timeline=timeline,
+                         expression_range=demo.expression_range)
+
+    def root_transform(self, params: FlameParams) -> Tensor:
+        """(4, 4) [R, J0 - R J0 + t]: the global rotation about the root joint, then the translation."""
+        rotation = axis_angle_to_matrix(params.pose[0].to(torch.float32))
+        root = torch.eye(4)
+        root[:3, :3] = rotation
+        root[:3, 3] = self.root_joint - rotation @ self.root_joint + params.translation.to(torch.float32)
+        return root
+
+    def gaussians(self, params: FlameParams) -> Gaussians:
+        coefficients = self.zero_coefficients if self.mapper is None else self.mapper(params)
+        if params.eigen is not None:
+            coefficients = coefficients + params.eigen.to(torch.float32)
+        g = eigen_gaussians(self.model, coefficients, self.root_transform(params), self.frozen_gaussians)
+        return Gaussians(means=g.means, opacities=g.opacities, colors=self.model.colors, quats=g.quats,
+                         scales=g.scales)
+
+
+def frontal_camera(means: Tensor, size: int = 512, distance: float = 1.1, fill: float = 0.8) -> Camera:
+    """The original's synthetic view (spec §6): `distance` in front (+z) of the Gaussians (N, 3), looking along -z
+    (world-to-camera rotation diag(1, -1, -1)), with the focal length that fits their extent into `fill` of the
+    image. The extent ignores the outermost 0.5 % on each side (stray Gaussians)."""
+    low, high = torch.quantile(means, torch.tensor([0.005, 0.995]), dim=0)
+    centre = (low + high) / 2
+    half_extent = float(((high - low) / 2)[:2].max())
+    nearest = distance - float(high[2] - centre[2])  # depth of the front of the head: it looks largest
+    focal = fill * (size / 2) * nearest / half_extent
+    return Camera.look_at(centre + torch.tensor([0.0, 0.0, distance]), centre, (0.0, 1.0, 0.0), size, size, focal)
