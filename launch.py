@@ -38,10 +38,14 @@ examples:
   python launch.py --video talk.mp4 --output side.mp4 --layout side --landmarks --headless
   python launch.py --video clips/ --output reenacted/ --headless
                                                      every video of a folder; run again to resume
+  python launch.py --checkpoint my_avatar.npz --video talk.mp4 --output talk_avatar.mp4
+                                                     the same in the window: the video is the timeline, its
+                                                     frames beside the avatar; "export video" writes the mp4
 
 In the window: drag with the left button to orbit, the right or middle button to pan, the wheel to zoom;
 R resets the view, L switches between live and manual, C calibrates the neutral face, V starts or stops a
-recording, P saves a screenshot, Esc or Q quits; with a timeline, Space plays or pauses and Left / Right step.
+recording, P saves a screenshot, Esc or Q quits; with a timeline (a --video's, or the avatar's dataset frames),
+Space plays or pauses and Left / Right step.
 """
 
 
@@ -104,17 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "(same keys as these options); the command line overrides both")
     video = parser.add_argument_group("video (no window)")
     video.add_argument("--headless", action="store_true", help="render the scripted sweep (expressions, jaw, head "
-                       "turn, eyes, a camera orbit) into an H.264 video instead of opening a window")
-    video.add_argument("--output", metavar="FILE.mp4", help="where --headless writes the video; default: demo.mp4")
+                       "turn, eyes, a camera orbit) into an H.264 video instead of opening a window; with --video, "
+                       "the reenactment")
+    video.add_argument("--output", metavar="FILE.mp4", help="where --headless (or the window's video export) "
+                       "writes the video; default: demo.mp4, with --video VIDEO_reenacted.mp4")
     video.add_argument("--frames", type=int, metavar="N", help="frames in the video; the sweep fits any count; "
                        "default: 300")
     video.add_argument("--fps", type=float, help="frame rate of the video; default: 30")
-    reenact = parser.add_argument_group("video reenactment (no window): --video IN --output OUT")
+    reenact = parser.add_argument_group("video reenactment: --video IN --output OUT, with --headless or in the "
+                                        "window")
     reenact.add_argument("--video", metavar="FILE|DIR", help="drive the avatar with the face in this video, frame "
-                         "for frame, into --output (an .mp4 at the video's frame rate, with its audio); a folder: "
-                         "every video in it (.mp4 .mov .avi .mkv .webm) into the folder --output, resuming where "
-                         "an interrupted run stopped. Writes OUT.tracked.npz, OUT.flame_params.json (IMavatar) "
-                         "and OUT.report.json beside the output")
+                         "for frame, into --output (an .mp4 at the video's frame rate, with its audio) with "
+                         "--headless; without it, in the window: the video tracked once (or its tracking "
+                         "reused), played as the timeline beside the avatar. A folder: every video in it (.mp4 "
+                         ".mov .avi .mkv .webm) into the folder --output, resuming where an interrupted run "
+                         "stopped. Writes OUT.tracked.npz and OUT.flame_params.json (IMavatar) beside the output, "
+                         "and OUT.report.json with the video")
     reenact.add_argument("--params", metavar="FILE.npz", help="replay this tracking (OUT.tracked.npz of an earlier "
                          "run, or python -m tracking --output) instead of tracking the video again")
     reenact.add_argument("--neutral-frame", type=int, metavar="N", help="the video frame whose face counts as the "
@@ -125,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "grid: 2x2 of the video, the avatar from the front, from its side and its alpha; "
                          "default: avatar")
     reenact.add_argument("--landmarks", action="store_true", default=None, help="draw the tracked landmarks on "
-                         "the video (side and grid layouts)")
+                         "the video (side and grid layouts; in the window, on its frames)")
     reenact.add_argument("--png", action="store_true", default=None, help="write PNG frames (frame_000000.png, "
                          "...) into the folder --output instead of an .mp4 (also when --output ends with /)")
     window = parser.add_argument_group("window")
@@ -204,12 +213,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width: int, height: int) -> Settings:
-    """--video: the reenactment's settings; what only the window or the sweep takes is refused."""
-    for option, value in (("--webcam", args.webcam), ("--screenshot", args.screenshot), ("--frames", args.frames),
-                          ("--fps", args.fps), ("--save-avatar", args.save_avatar)):
+    """--video: the reenactment's settings; what only the sweep or the avatar conversion takes is refused, and
+    what only the window takes, where no window opens (--headless, or a folder of videos)."""
+    headless = args.headless or video.is_dir()
+    refused = {"--webcam": (args.webcam, "the video drives the avatar"),
+               "--frames": (args.frames, "the output keeps the video's frame count and frame rate"),
+               "--fps": (args.fps, "the output keeps the video's frame count and frame rate"),
+               "--save-avatar": (args.save_avatar, "it converts the avatar, then quits")}
+    if headless:
+        refused["--screenshot"] = (args.screenshot, "it belongs to the window, which opens for one video file "
+                                   "without --headless")
+    for option, (value, reason) in refused.items():
         if value is not None:
-            reason = ("the output keeps the video's frame count and frame rate" if option in ("--frames", "--fps")
-                      else "it belongs to the window or the avatar conversion")
             raise UsageError(f"{option} does not go with --video: {reason}")
     if width % 2 or height % 2:
         raise UsageError(f"--size {width}x{height}: H.264 video needs an even width and height")
@@ -225,12 +240,17 @@ def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width:
     params = None if config["params"] is None else Path(str(config["params"]))
     if params is not None and video.is_dir():
         raise UsageError(f"--params replays the tracking of one video; give one --video file, not the folder {video}")
+    record_dir = Path(str(config["record_dir"])) if not headless else Path(".")
+    if args.screenshot is not None and args.screenshot.suffix.lower() != ".png":
+        raise UsageError(f"--screenshot {args.screenshot}: screenshots are PNG; give a name ending in .png")
+    if not headless and not (record_dir.is_dir() and os.access(record_dir, os.W_OK)):
+        raise UsageError(f"--record-dir {record_dir}: choose a folder that exists and that you can write to")
     return Settings(
         checkpoint=None if config["checkpoint"] is None else Path(str(config["checkpoint"])),
         data_folder=None if config["data_folder"] is None else Path(str(config["data_folder"])),
         save_avatar=None, renderer=config["renderer"], width=width, height=height,
-        background=parse_colour(config["background"]), headless=True, output=Path(text), frames=1, fps=1.0,
-        screenshot=None, webcam=None, record_dir=Path("."), video=video, output_given=given,
+        background=parse_colour(config["background"]), headless=headless, output=Path(text), frames=1, fps=1.0,
+        screenshot=args.screenshot, webcam=None, record_dir=record_dir, video=video, output_given=given,
         output_is_folder=text.endswith(("/", os.sep)), params=params, neutral_frame=neutral_frame,
         absolute=bool(config["absolute"]), layout=config["layout"], landmarks=bool(config["landmarks"]),
         png=bool(config["png"]),
@@ -351,10 +371,20 @@ def run_headless(settings: Settings) -> None:
           f"{settings.fps:g} fps)")
 
 
-def run_reenact(settings: Settings) -> int:
-    from viewer.reenact import ReenactError, ReenactOptions, plan_jobs, reenact_all
+def reenact_options(settings: Settings):
+    from viewer.reenact import ReenactOptions
 
-    check_renderer(settings.renderer)
+    return ReenactOptions(
+        width=settings.width, height=settings.height, background=settings.background, renderer=settings.renderer,
+        layout=settings.layout, landmarks=settings.landmarks, neutral_frame=settings.neutral_frame,
+        relative=not settings.absolute, params=settings.params,
+    )
+
+
+def plan_reenactment(settings: Settings) -> list:
+    """The jobs of --video and --output, checked before anything is loaded or tracked."""
+    from viewer.reenact import ReenactError, plan_jobs
+
     try:
         jobs = plan_jobs(settings.video, settings.output if settings.output_given else None, settings.png,
                          settings.output_is_folder)
@@ -363,11 +393,15 @@ def run_reenact(settings: Settings) -> int:
     if settings.params is not None and not settings.params.is_file():
         raise UsageError(f"--params {settings.params}: no such file; give a tracked sequence .npz written by "
                          "livehead")
-    options = ReenactOptions(
-        width=settings.width, height=settings.height, background=settings.background, renderer=settings.renderer,
-        layout=settings.layout, landmarks=settings.landmarks, neutral_frame=settings.neutral_frame,
-        relative=not settings.absolute, params=settings.params,
-    )
+    return jobs
+
+
+def run_reenact(settings: Settings) -> int:
+    from viewer.reenact import ReenactError, reenact_all
+
+    check_renderer(settings.renderer)
+    jobs = plan_reenactment(settings)
+    options = reenact_options(settings)
     avatar = load(settings)
     announce_first_compile(settings.renderer, tracking=settings.params is None)
     try:
@@ -380,9 +414,46 @@ def run_reenact(settings: Settings) -> int:
     return 2 if result.failed else 0
 
 
+def check_video(settings: Settings):
+    """--video in the window: every one-line error that needs no avatar, before the window's own."""
+    from viewer.reenact import ReenactError, open_input
+
+    job = plan_reenactment(settings)[0]
+    try:
+        return open_input(job, reenact_options(settings))
+    except ReenactError as err:
+        raise UsageError(str(err)) from None
+
+
+def open_video_timeline(settings: Settings, avatar, video):
+    """The video, tracked (a progress bar here in the terminal) or its tracking replayed, as the window's
+    timeline; its export is the headless run with the same options, replaying that tracking."""
+    from viewer.reenact import ReenactError
+    from viewer.video_timeline import open_video_timeline as open_timeline
+
+    announce_first_compile(settings.renderer, tracking=video.replay is None)
+    try:
+        timeline = open_timeline(avatar, video, reenact_options(settings))
+    except ReenactError as err:
+        raise UsageError(str(err)) from None
+    job = timeline.job
+    command = [sys.executable, str(Path(__file__).resolve()), "--headless", "--video", str(job.video),
+               "--params", str(timeline.params), "--output", str(job.output), "--renderer", settings.renderer,
+               "--size", f"{settings.width}x{settings.height}", "--background", ",".join(map(str, settings.background)),
+               "--layout", settings.layout]
+    for option, value in (("--checkpoint", settings.checkpoint), ("--data-folder", settings.data_folder),
+                          ("--neutral-frame", settings.neutral_frame)):
+        if value is not None:
+            command += [option, str(value)]
+    flags = (("--absolute", settings.absolute), ("--landmarks", settings.landmarks), ("--png", job.png))
+    timeline.export_command = command + [flag for flag, on in flags if on]
+    return timeline
+
+
 def run_window(settings: Settings) -> None:
     from viewer.display import display_problem
 
+    video = check_video(settings) if settings.video is not None else None  # the input's errors first
     problem = display_problem()  # before dearpygui is imported: without a display it aborts the process
     if problem:
         raise UsageError(problem)
@@ -391,10 +462,11 @@ def run_window(settings: Settings) -> None:
                          "you can write to")
     check_renderer(settings.renderer)
     avatar = load(settings)
+    timeline = None if video is None else open_video_timeline(settings, avatar, video)
     from viewer.app import ViewerApp
 
     app = ViewerApp(avatar, settings.width, settings.height, settings.background, settings.renderer,
-                    webcam=settings.webcam, record_dir=settings.record_dir)
+                    webcam=settings.webcam, record_dir=settings.record_dir, video=timeline)
     announce_first_compile(settings.renderer, tracking=settings.webcam is not None)
     app.run(screenshot=settings.screenshot)
 
@@ -404,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = None
     try:
         settings = settings_from(args)
-        if settings.video is not None:
+        if settings.video is not None and settings.headless:
             return run_reenact(settings)
         if settings.save_avatar is not None:
             save_avatar_file(settings)
@@ -417,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         unwritten = f"; {settings.output} was not written" if settings and settings.headless else ""
-        if settings and settings.video is not None:
+        if settings and settings.video is not None and settings.headless:
             unwritten = "; the video being written was not finished (run again: finished outputs are kept)"
         print(f"livehead: interrupted{unwritten}", file=sys.stderr)
         return 130

@@ -6,7 +6,7 @@ import torch
 
 from models.params import FlameParams
 from viewer.controls import (POSE_CONTROLS, controls_from_params, expression_labels, matches_filter,
-                             params_from_controls)
+                             params_from_controls, with_offsets)
 from viewer.timeline import Playback, frame_at
 
 
@@ -40,7 +40,7 @@ def dataset_frame() -> FlameParams:
 
 def test_a_frame_shown_in_the_sliders_comes_back_exactly():
     frame = dataset_frame()
-    expression, pose = controls_from_params(frame)
+    expression, pose, _ = controls_from_params(frame)
     assert pose["jaw"] == pytest.approx(math.degrees(frame.pose[2, 0]))
     assert pose["head_tilt"] == pytest.approx(-math.degrees(frame.pose[1, 2]))
     assert pose["eyes_turn"] == pytest.approx(math.degrees((frame.pose[3, 1] + frame.pose[4, 1]) / 2))
@@ -52,7 +52,7 @@ def test_a_frame_shown_in_the_sliders_comes_back_exactly():
 
 def test_slider_edits_apply_on_top_of_the_frame():
     frame = dataset_frame()
-    expression, pose = controls_from_params(frame)
+    expression, pose, _ = controls_from_params(frame)
     expression[3] = 2.5
     pose["eyes_turn"] += 10.0
     pose["head_tilt"] = 0.0
@@ -70,6 +70,54 @@ def test_slider_edits_apply_on_top_of_the_frame():
 def test_pose_sliders_show_no_minus_zero():
     assert all(math.copysign(1, value) == 1 for value in controls_from_params(FlameParams.neutral(3))[1].values())
     assert {control.name for control in POSE_CONTROLS} >= {"jaw", "jaw_side", "head_turn", "eyes_up"}
+
+
+def gem_frame() -> FlameParams:
+    """A GEM timeline frame: eigen coefficients (P, K) in float64, which float32 sliders cannot hold exactly."""
+    frame = FlameParams.neutral(9)
+    frame.eigen = torch.randn(3, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return frame
+
+
+def test_untouched_eigen_sliders_keep_the_frame_exactly_and_moved_ones_set_it():
+    frame = gem_frame()
+    expression, pose, eigen = controls_from_params(frame)
+    assert torch.equal(eigen, frame.eigen)
+    sliders = eigen.to(torch.float32)  # what the window's sliders hold
+    assert not torch.equal(sliders.double(), frame.eigen)
+    params = params_from_controls(expression, pose, frame, sliders)
+    assert torch.equal(params.eigen, frame.eigen) and params.eigen is not frame.eigen
+    sliders[1, 4] = 2.5
+    params = params_from_controls(expression, pose, frame, sliders)
+    assert params.eigen[1, 4] == 2.5
+    moved = torch.zeros(3, 5, dtype=torch.bool)
+    moved[1, 4] = True
+    assert torch.equal(params.eigen[~moved], frame.eigen[~moved])
+
+
+def test_eigen_sliders_without_a_frame_set_the_coefficients_and_no_sliders_keep_the_frames():
+    sliders = torch.zeros(2, 4)
+    sliders[1, 2] = -1.5
+    assert torch.equal(params_from_controls([0.0] * 9, {}, eigen=sliders).eigen, sliders)
+    frame = gem_frame()
+    assert torch.equal(params_from_controls([0.0] * 9, {}, frame).eigen, frame.eigen)  # an avatar without sliders
+    assert params_from_controls([0.0] * 9, {}).eigen is None
+    assert controls_from_params(FlameParams.neutral(9)).eigen is None
+
+
+def test_eigen_sliders_add_to_the_live_face():
+    live = gem_frame()
+    live.expression[2] = 0.5
+    sliders = torch.zeros(3, 5)
+    sliders[0, 1] = 1.0
+    params = with_offsets(live, [0.25] + [0.0] * 8, {"jaw": 10.0}, sliders)
+    assert torch.equal(params.eigen, live.eigen + sliders)
+    assert params.expression[:3].tolist() == [0.25, 0.0, 0.5]
+    assert params.pose[2, 0] == pytest.approx(math.radians(10))
+    assert torch.equal(with_offsets(live, [0.0] * 9, {}).eigen, live.eigen)  # no eigen sliders: kept
+    tracked = FlameParams.neutral(9)  # tracking gives no eigen coefficients: the sliders alone
+    assert torch.equal(with_offsets(tracked, [0.0] * 9, {}, sliders).eigen, sliders)
+    assert with_offsets(tracked, [0.0] * 9, {}).eigen is None
 
 
 def test_playback_goes_by_the_clock_and_loops():

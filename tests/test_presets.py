@@ -143,3 +143,44 @@ def test_unreadable_files_give_one_line(tmp_path):
         with pytest.raises(ValueError, match="cannot read the preset") as error:
             load_preset(path, 9, DEMO_NAMES)
         assert "\n" not in str(error.value)
+
+
+EIGEN_NAMES = [f"{part} {attribute} {j}" for part in ("eye region", "mouth") for attribute, count
+               in (("geometry", 3), ("rotation", 2)) for j in range(count)]
+
+
+def test_eigen_values_round_trip_and_only_moved_ones_are_written(tmp_path):
+    eigen = [0.0] * len(EIGEN_NAMES)
+    eigen[EIGEN_NAMES.index("mouth geometry 2")] = 1.2500000476837158  # float32 noise, rounded away
+    eigen[EIGEN_NAMES.index("eye region rotation 0")] = -3.5  # beyond the sliders' range: kept
+    save_preset(tmp_path / "p.json", [0.5] * 9, POSE, DEMO_NAMES, dict(zip(EIGEN_NAMES, eigen)))
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert data["eigen"] == {"eye region rotation 0": -3.5, "mouth geometry 2": 1.25}
+    loaded = load_preset(tmp_path / "p.json", 9, DEMO_NAMES, EIGEN_NAMES)
+    assert loaded.eigen == pytest.approx(eigen, abs=1e-6) and loaded.skipped == []
+    assert loaded.expression == [0.5] * 9 and loaded.pose == POSE
+
+
+def test_presets_without_eigen_values_load_as_zero_and_write_no_section(tmp_path):
+    save_preset(tmp_path / "p.json", [0.5] * 9, POSE, DEMO_NAMES, dict.fromkeys(EIGEN_NAMES, 0.0))
+    assert "eigen" not in json.loads((tmp_path / "p.json").read_text())
+    (tmp_path / "old.json").write_text('{"livehead_preset": 1, "expression": {"smile": 1.0}}')  # written before
+    loaded = load_preset(tmp_path / "old.json", 9, DEMO_NAMES, EIGEN_NAMES)
+    assert loaded.eigen == [0.0] * len(EIGEN_NAMES) and loaded.expression[0] == 1.0 and loaded.skipped == []
+
+
+def test_eigen_values_another_avatar_lacks_are_skipped(tmp_path):
+    save_preset(tmp_path / "p.json", [], {}, (), {"mouth geometry 2": 1.0, "full geometry 7": 2.0})
+    loaded = load_preset(tmp_path / "p.json", 9, DEMO_NAMES, EIGEN_NAMES)
+    assert loaded.eigen[EIGEN_NAMES.index("mouth geometry 2")] == 1.0 and sum(loaded.eigen) == 1.0
+    assert loaded.skipped == ['eigen "full geometry 7": this avatar has no such eigen coefficient']
+    on_demo = load_preset(tmp_path / "p.json", 9, DEMO_NAMES)  # an avatar without eigen sliders
+    assert on_demo.eigen == [] and len(on_demo.skipped) == 2
+
+
+def test_malformed_eigen_values_give_one_line(tmp_path):
+    (tmp_path / "p.json").write_text('{"livehead_preset": 1, "eigen": {"mouth geometry 2": "big"}}')
+    with pytest.raises(ValueError, match='"eigen" "mouth geometry 2" is "big", expected a number'):
+        load_preset(tmp_path / "p.json", 9, DEMO_NAMES, EIGEN_NAMES)
+    with pytest.raises(ValueError, match="mouth geometry 2"):
+        save_preset(tmp_path / "p.json", [], {}, (), {"mouth geometry 2": float("inf")})

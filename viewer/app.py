@@ -1,16 +1,20 @@
 """The dearpygui window: the camera feed and the live controls on the left, the avatar's image in the middle, the
 sliders for its face (and its timeline, when it has one) on the right, an orbit camera on the mouse.
 
-Three kinds of threads: the live driver's (capture and tracking, viewer/live.py), the renderer's (always the newest
-request, viewer/render_thread.py) and this one, the GUI thread, which only reads controls and the newest tracked
-frame, asks for renders and uploads the latest finished one. Import only after `viewer.display.display_problem()`
-found a display.
+With a video (launch.py --video IN, viewer/video_timeline.py), the video is the timeline: its driven frames play at
+the video's rate, the sliders add to them, and the camera feed shows the video's frame.
+
+Three kinds of threads: the live driver's (capture and tracking, viewer/live.py), or the video's decoder
+(viewer/video_frames.py); the renderer's (always the newest request, viewer/render_thread.py); and this one, the
+GUI thread, which only reads controls and the newest tracked or decoded frame, asks for renders and uploads the
+latest finished one. Import only after `viewer.display.display_problem()` found a display.
 """
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dearpygui.dearpygui as dpg
 import numpy as np
@@ -21,13 +25,17 @@ from avatar import Avatar
 from avatar.rasterizer import available_backends
 from models.params import FlameParams
 from viewer import overlay, panel
-from viewer.controls import (POSE_CONTROLS, controls_from_params, expression_labels, matches_filter,
+from viewer.controls import (POSE_CONTROLS, SliderValues, controls_from_params, expression_labels, matches_filter,
                              params_from_controls, with_offsets)
+from viewer.eigen_sliders import EigenSliders
 from viewer.live import LiveDriver, LiveState
 from viewer.orbit import OrbitCamera, target_depth
 from viewer.panel import FEED_SIZE, LIVE_WIDTH, PANEL_WIDTH, RECORD_LAYOUTS
 from viewer.render_thread import RenderRequest, RenderThread
-from viewer.timeline import Playback
+from viewer.timeline import PLAYBACK_FPS, Playback
+
+if TYPE_CHECKING:
+    from viewer.video_timeline import VideoTimeline
 
 IMAGE_LEFT = LIVE_WIDTH  # the avatar's image starts here in the window, right of the live column
 # Window frames per second at most. With the CPU renderer, the window's own drawing (software OpenGL where there
@@ -40,18 +48,21 @@ TEXT_INPUTS = ("filter", "files/preset")  # while one of these has the keyboard,
 NO_CAMERA = "no camera - sliders only"
 CARDS = {"starting": "starting the camera...", "no signal": "no signal", "no camera": NO_CAMERA,
          "no source": NO_CAMERA, "ended": "the video ended", "error": "tracking stopped", "stopped": "stopped"}
+LIVE_ONLY = ("live/on", "live/offsets", "live/calibrate", "live/reshape", "live/smoothing")  # hidden with a video
 
 
 class ViewerApp:
     """open(), then step() until it returns False, then close(); or run().
 
     `webcam`: what drives the avatar live: a webcam index, a video file or image folder (played at its own rate,
-    looping), or a LiveDriver (not started yet); None: the sliders alone. Recordings and screenshots go to
-    `record_dir`, named by the time.
+    looping), or a LiveDriver (not started yet); None: the sliders alone. `video`: a reenacted video as the
+    timeline instead (not with `webcam`); the app closes it. Recordings and screenshots go to `record_dir`, named
+    by the time.
     """
 
     def __init__(self, avatar: Avatar, width: int, height: int, background: tuple[int, int, int], backend: str,
-                 webcam: str | int | os.PathLike | LiveDriver | None = None, record_dir: str | os.PathLike = "."):
+                 webcam: str | int | os.PathLike | LiveDriver | None = None, record_dir: str | os.PathLike = ".",
+                 video: VideoTimeline | None = None):
         self.avatar = avatar
         self.backend = available_backends()[0] if backend == "auto" else backend
         self.background = torch.tensor(background, dtype=torch.float32) / 255
@@ -65,8 +76,15 @@ class ViewerApp:
         # Every slider's tag and label, expressions by index and pose controls by name, for the filter box.
         self._sliders = [(f"expression/{k}", label) for k, label in enumerate(self.labels)]
         self._sliders += [(f"pose/{control.name}", control.label) for control in POSE_CONTROLS]
-        self.timeline = avatar.timeline
-        self.playback = None if self.timeline is None else Playback(len(self.timeline))
+        self.eigen = EigenSliders.of(avatar)  # a GEM's eigen coefficients (other avatars: none)
+        self._sliders += [(slider.tag, slider.name) for slider in self.eigen.sliders]
+        self.video = video
+        self.timeline = avatar.timeline if video is None else video.drive
+        self.playback = None if self.timeline is None else Playback(len(self.timeline),
+                                                                      PLAYBACK_FPS if video is None else video.fps)
+        # With a video: the frame the feed shows, and its image.
+        self.feed_frame: int | None = None
+        self._video_image: np.ndarray | None = None
         self._shown_frame: int | None = None  # the timeline frame last put into the sliders
         # What the sliders' values apply to: a timeline frame or the tracked face they were last set from, kept
         # exactly where no slider moved (global rotation, translation). None: the neutral face.
@@ -104,6 +122,8 @@ class ViewerApp:
             if self.driver is None:  # never raises: a source that cannot be opened says why in its status
                 self.driver = LiveDriver(self._webcam, self.avatar.head)
             self.driver.start()
+        if self.video is not None:
+            self.video.frames.start()
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)  # callbacks run in step(), on this thread
         self._build()
@@ -140,6 +160,8 @@ class ViewerApp:
         finally:
             if self.driver is not None:
                 self.driver.stop()
+            if self.video is not None:
+                self.video.close()
             self.renderer.stop()
             dpg.destroy_context()
 
@@ -160,11 +182,12 @@ class ViewerApp:
 
     def wait_until_drawn(self) -> bool:
         """Step until the window shows the image of the current controls and view (while live: of some tracked
-        frame since); False if it closed first. Pause the timeline first: while it plays faster than the renderer,
-        the image never catches up.
+        frame since; with a video, its frame in the feed too); False if it closed first. Pause the timeline first:
+        while it plays faster than the renderer, the image never catches up.
         """
         while self.step():  # one step at least: it turns changed controls into a request
-            if self.uploaded >= self._settled and self._drawn_for >= DRAWN_AFTER:
+            feed_shown = self.video is None or self.feed_frame == self.playback.frame
+            if self.uploaded >= self._settled and self._drawn_for >= DRAWN_AFTER and feed_shown:
                 return True
         return False
 
@@ -211,10 +234,10 @@ class ViewerApp:
         return self._pixels.copy()
 
     def reset_face(self) -> None:
-        """Every slider to 0: the neutral face (or the tracked face alone, while the sliders add to it), also
-        after a timeline frame (which stays selected, paused)."""
+        """Every slider to 0: the neutral face (or the tracked face or the video's alone, while the sliders add to
+        it), also after a timeline frame (which stays selected, paused)."""
         self._set_sliders([0.0] * len(self.labels), {control.name: 0.0 for control in POSE_CONTROLS})
-        self._base = self._base_key = None
+        self._sliders_alone()
         self.edited()
 
     def reset_slider(self, _sender, _value, tag: str) -> None:
@@ -222,15 +245,22 @@ class ViewerApp:
         dpg.set_value(tag, 0.0)
         self.edited()
 
+    def reset_eigen(self) -> None:
+        """Every eigen slider to 0 (a GEM's mean face, plus what its mapper makes of the other sliders)."""
+        self.eigen.set(None)
+        self.edited()
+
     def edited(self) -> None:
-        """The user moved a slider: it changes the face from here on, so the timeline stops driving it."""
-        if self.playback is not None:
+        """The user moved a slider: it changes the face from here on, so the timeline stops driving it (a video
+        plays on: the sliders add to it)."""
+        if self.playback is not None and self.video is None:
             self.playback.pause()
 
     def apply_filter(self) -> None:
         text = dpg.get_value("filter")
         for tag, label in self._sliders:
             dpg.configure_item(f"row/{tag}", show=matches_filter(label, text))
+        self.eigen.follow_filter(text)
 
     def show_frame(self, index: int) -> None:
         """Pause at timeline frame `index` (wrapping around) and put its values into the sliders."""
@@ -248,6 +278,18 @@ class ViewerApp:
 
     def quit(self) -> None:
         self._running = False
+
+    # -- a video as the timeline -----------------------------------------------------------------------------
+
+    def set_landmarks(self, on: bool) -> None:
+        """Draw the landmarks on the video's frame in the feed."""
+        self.video.set_landmarks(on)
+        dpg.set_value("video/landmarks", self.video.show_landmarks)
+
+    def export_video(self) -> str:
+        """Write the reenactment as launch.py --headless does (OUT.mp4 or PNGs, its report beside), in the
+        background; the line under the button follows it."""
+        return self.video.start_export()
 
     # -- live driving --------------------------------------------------------------------------------------
 
@@ -348,8 +390,8 @@ class ViewerApp:
         """The sliders' values to a JSON preset."""
         from viewer.presets import save_preset
 
-        expression, pose = self._slider_values()
-        save_preset(path, expression, pose, self.avatar.head.expression_names)
+        expression, pose, eigen = self._slider_values()
+        save_preset(path, expression, pose, self.avatar.head.expression_names, self.eigen.by_name(eigen))
         return f"wrote {path}"
 
     def load_preset(self, path: str | os.PathLike) -> str:
@@ -358,11 +400,11 @@ class ViewerApp:
         adds to it."""
         from viewer.presets import load_preset
 
-        preset = load_preset(path, len(self.labels), self.avatar.head.expression_names)
+        preset = load_preset(path, len(self.labels), self.avatar.head.expression_names, self.eigen.names)
         if self.live_on and not self.offsets:
             self.set_live(False)
-        self._set_sliders(preset.expression, preset.pose)
-        self._base = self._base_key = None
+        self._set_sliders(preset.expression, preset.pose, preset.eigen)
+        self._sliders_alone()
         self.edited()
         skipped = f"; skipped {len(preset.skipped)}: {preset.skipped[0]}" if preset.skipped else ""
         return f"loaded {path}{skipped}"
@@ -437,6 +479,8 @@ class ViewerApp:
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=LIVE_WIDTH, height=height, tag="live"):
                     panel.build_live_column(self, feed)
+                    if self.video is not None:
+                        self._build_video_controls()
                 dpg.add_image(self._texture, tag="image", width=width, height=height)
                 with dpg.child_window(width=PANEL_WIDTH, height=height, tag="panel"):
                     panel.build_panel(self)
@@ -458,6 +502,27 @@ class ViewerApp:
                 self._add_key(dpg.mvKey_Left, lambda: self.step_frame(-1))
                 self._add_key(dpg.mvKey_Right, lambda: self.step_frame(1))
 
+    def _build_video_controls(self) -> None:
+        """With a video, in place of the live controls: its landmarks and its export."""
+        for tag in LIVE_ONLY:
+            dpg.configure_item(tag, show=False)
+        dpg.add_separator()
+        dpg.add_text("The video drives the avatar; the sliders add to it.", color=panel.GREY, wrap=FEED_SIZE[0])
+        dpg.add_checkbox(label="landmarks", tag="video/landmarks", default_value=self.video.show_landmarks,
+                         callback=lambda _, on: self.set_landmarks(on))
+        dpg.add_button(label="export video", tag="video/export", enabled=self.video.export_command is not None,
+                       callback=self._export_button)
+        dpg.add_text(f"writes {self.video.job.output}", tag="video/export_status", color=panel.GREY,
+                     wrap=FEED_SIZE[0])
+
+    def _export_button(self) -> None:
+        """Export, or cancel the export running."""
+        export = self.video.export
+        if export is not None and export.running:
+            export.cancel()
+        else:
+            dpg.set_value("video/export_status", self.export_video())
+
     def _add_key(self, key: int, action) -> None:
         def pressed():
             # Letters and Space typed into a text box are text, not commands (nor the Esc that leaves it).
@@ -468,16 +533,18 @@ class ViewerApp:
 
     # -- every window frame --------------------------------------------------------------------------------
 
-    def _slider_values(self) -> tuple[list[float], dict[str, float]]:
+    def _slider_values(self) -> SliderValues:
         expression = [dpg.get_value(f"expression/{k}") for k in range(len(self.labels))]
         pose = {control.name: dpg.get_value(f"pose/{control.name}") for control in POSE_CONTROLS}
-        return expression, pose
+        return SliderValues(expression, pose, self.eigen.values())
 
-    def _set_sliders(self, expression: list[float], pose: dict[str, float]) -> None:
+    def _set_sliders(self, expression: list[float], pose: dict[str, float], eigen=None) -> None:
+        """`eigen`: (P, K) or flat, None: all 0 (see EigenSliders.set)."""
         for k, value in enumerate(expression):
             dpg.set_value(f"expression/{k}", value)
         for name, value in pose.items():
             dpg.set_value(f"pose/{name}", value)
+        self.eigen.set(eigen)
 
     def _play(self) -> None:
         """Show the frame the clock has reached while the timeline plays; the button offers play or pause."""
@@ -489,12 +556,21 @@ class ViewerApp:
         dpg.configure_item("timeline/play", label="pause" if self.playback.playing else "play")
 
     def _show(self, index: int) -> None:
-        """Timeline frame `index` into the sliders (the pose sliders show what they can), to edit from there."""
+        """Timeline frame `index` into the sliders (the pose sliders show what they can), to edit from there; a
+        video's frame under them instead (they add to it)."""
         self._base = self.timeline.frame(index)
-        self._set_sliders(*controls_from_params(self._base))
+        if self.video is None:
+            self._set_sliders(*controls_from_params(self._base))
         self._shown_frame, self._base_key = index, ("frame", index)
         dpg.set_value("timeline/frame", index)
-        dpg.set_value("timeline/name", self.timeline.names[index])
+        dpg.set_value("timeline/name", self.timeline.names[index] if self.video is None
+                      else f"{index / self.video.fps:.2f} s")
+
+    def _sliders_alone(self) -> None:
+        """The sliders' values no longer apply to a timeline frame or tracked face but to the neutral face; with
+        a video they stay offsets on its frame."""
+        if self.video is None:
+            self._base = self._base_key = None
 
     def _mirror(self, state: LiveState) -> None:
         """The tracked face into the sliders, which show it (and keep it, if live driving is turned off)."""
@@ -503,6 +579,9 @@ class ViewerApp:
 
     def _follow_live(self) -> None:
         """The newest tracked frame: into the feed (with its landmarks) and, while live, into the sliders."""
+        if self.video is not None:
+            self._follow_video()
+            return
         if self.driver is None:
             self._show_feed(("off",), lambda: overlay.status_card(*FEED_SIZE, NO_CAMERA))
             return
@@ -522,6 +601,25 @@ class ViewerApp:
                 self.playback.pause()
             if not self.offsets:
                 self._mirror(state)
+
+    def _follow_video(self) -> None:
+        """The video's frame at the timeline's frame into the feed once decoded (until then the last one stays),
+        with its landmarks if asked for; the export's progress under its button."""
+        index, video = self.playback.frame, self.video
+        image = video.frames.get(index)
+        if image is not None:
+            self.feed_frame, self._video_image = index, image
+            landmarks = video.frames.landmarks.get(index) if video.show_landmarks else None
+            face_found = bool(video.face_found[index])
+            self._show_feed(("video", index, video.show_landmarks, landmarks is None), lambda: overlay.fit_into(
+                overlay.draw_landmarks(image, landmarks, face_found=face_found) if video.show_landmarks else image,
+                *FEED_SIZE))
+        status = f"{video.job.video.name}: {len(video.drive)} frames at {video.fps:.4g} fps"
+        status += "" if video.face_found[index] else f"; no face in frame {index}"
+        dpg.set_value("live/status", video.frames.problem or status)
+        if video.export is not None:
+            dpg.set_value("video/export_status", video.export.status())
+            dpg.configure_item("video/export", label="cancel export" if video.export.running else "export video")
 
     def _show_feed(self, key: tuple, picture) -> None:
         if key != self._feed_shown:
@@ -564,12 +662,13 @@ class ViewerApp:
     def _request_if_changed(self) -> None:
         """Ask for a render when what the image should show changed: the tracked face (while live), the sliders,
         the view or the render settings."""
-        expression, pose = self._slider_values()
+        expression, pose, eigen = self._slider_values()
+        sliders = (*expression, *pose.values(), None if eigen is None else eigen.numpy().tobytes())
         live = self._live if self.live_on else None
         if live is not None:  # the sliders only show the tracked face, unless they add to it
-            face = ("live", live.number, *(expression + list(pose.values()) if self.offsets else ()))
+            face = ("live", live.number, *(sliders if self.offsets else ()))
         else:
-            face = (*expression, *pose.values(), self._base_key)
+            face = (*sliders, self._base_key)
         view = self.orbit
         state = (face, view.yaw, view.pitch, view.distance, view.pan, view.focal_scale, view.width, view.height,
                  tuple(self.background.tolist()), self.backend, self.render_mode)
@@ -581,11 +680,13 @@ class ViewerApp:
             self._settled_state, self._settled = settled, self.requested + 1
         captured_at = None
         if live is not None:
-            self.params = with_offsets(live.params, expression, pose) if self.offsets else live.params
+            self.params = with_offsets(live.params, expression, pose, eigen) if self.offsets else live.params
             if live.number != self._live_requested:  # a new camera frame: its latency is measured
                 self._live_requested, captured_at = live.number, live.captured_at
+        elif self.video is not None:
+            self.params = with_offsets(self._base, expression, pose, eigen)
         else:
-            self.params = params_from_controls(expression, pose, self._base)
+            self.params = params_from_controls(expression, pose, self._base, eigen)
         self.requested += 1
         self.renderer.request(RenderRequest(self.requested, self.params, self.orbit.camera(), self.background,
                                             self.backend, self.render_mode, captured_at))
@@ -616,7 +717,7 @@ class ViewerApp:
         if not self.recorder.recording:  # the encoder failed
             self.stop_recording()
             return
-        camera = self._live.image if self._live is not None and self.live_on else None
+        camera = self._live.image if self._live is not None and self.live_on else self._video_image
         self.recorder.add(_to_uint8(self._pixels), camera, time.perf_counter(), copy=False)  # neither changes
 
     def _update_readout(self) -> None:

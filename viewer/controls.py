@@ -1,4 +1,5 @@
-"""What the window's sliders mean: expression coefficients and a few named head, jaw and eye rotations.
+"""What the window's sliders mean: expression coefficients, a few named head, jaw and eye rotations, and for
+eigen (GEM) avatars every eigen coefficient.
 
 The window only shows these and reads them back; turning slider values into FlameParams (and a timeline frame
 into slider values) happens here.
@@ -7,6 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
 
 from models.params import FlameParams
 
@@ -47,28 +52,41 @@ def matches_filter(label: str, text: str) -> bool:
     return text.strip().lower() in label.lower()
 
 
-def controls_from_params(params: FlameParams) -> tuple[list[float], dict[str, float]]:
-    """The slider values that show `params`: its expression, and each pose control's rotation in degrees (the
-    mean over its joints, e.g. of both eyes)."""
+class SliderValues(NamedTuple):
+    """What the sliders show: expression coefficients, pose controls in degrees by PoseControl name, and eigen
+    coefficients (P, K) in sigma units (None: none, or all 0)."""
+
+    expression: list[float]
+    pose: dict[str, float]
+    eigen: Tensor | None = None
+
+
+def controls_from_params(params: FlameParams) -> SliderValues:
+    """The slider values that show `params`: its expression, each pose control's rotation in degrees (the mean
+    over its joints, e.g. of both eyes), and its eigen coefficients."""
     pose = {}
     for control in POSE_CONTROLS:
         angle = float(params.pose[list(control.joints), control.axis].mean())
         pose[control.name] = control.sign * math.degrees(angle) + 0.0  # + 0.0: a slider shows -0.0 as "-0.0"
-    return params.expression.tolist(), pose
+    return SliderValues(params.expression.tolist(), pose, params.eigen)
 
 
-def params_from_controls(expression: list[float], pose: dict[str, float],
-                         base: FlameParams | None = None) -> FlameParams:
-    """FlameParams from expression slider values and pose slider values (degrees) by PoseControl name.
+def params_from_controls(expression: list[float], pose: dict[str, float], base: FlameParams | None = None,
+                         eigen: Tensor | None = None) -> FlameParams:
+    """FlameParams from expression slider values, pose slider values (degrees) by PoseControl name and eigen
+    slider values (P, K) (None: an avatar without eigen sliders, `base`'s eigen coefficients are kept).
 
     `base`: the timeline frame the sliders were set from (default: the neutral face). A pose slider moved away
     from the value that shows `base` turns its joints by the difference, so untouched sliders keep the frame
     exactly, including what no slider shows (the global rotation, the translation, left and right eye apart).
+    An eigen slider still at `base`'s value (as a float32 slider holds it) keeps that value exactly; a moved one
+    sets its coefficient.
     """
     if base is None:
         base = FlameParams.neutral(len(expression))
-    shown = controls_from_params(base)[1]
-    params = FlameParams(base.expression.new_tensor(expression), base.pose.clone(), base.translation.clone())
+    shown = controls_from_params(base).pose
+    params = FlameParams(base.expression.new_tensor(expression), base.pose.clone(), base.translation.clone(),
+                         _eigen_from_sliders(eigen, base.eigen))
     for control in POSE_CONTROLS:
         turn = control.sign * math.radians(pose.get(control.name, shown[control.name]) - shown[control.name])
         for joint in control.joints:
@@ -76,10 +94,22 @@ def params_from_controls(expression: list[float], pose: dict[str, float],
     return params
 
 
-def with_offsets(live: FlameParams, expression: list[float], pose: dict[str, float]) -> FlameParams:
+def with_offsets(live: FlameParams, expression: list[float], pose: dict[str, float],
+                 eigen: Tensor | None = None) -> FlameParams:
     """`live` (the tracked face) with the sliders added on top: each expression slider adds to its coefficient,
     each pose slider turns its joints by its angle (added to the axis-angle; exact for one axis, close for small
-    turns about several)."""
-    offsets = params_from_controls(expression, pose)
+    turns about several), each eigen slider (P, K) adds to its coefficient."""
+    offsets = params_from_controls(expression, pose, eigen=eigen)
+    if offsets.eigen is None or live.eigen is None:
+        eigen = offsets.eigen if live.eigen is None else live.eigen.clone()
+    else:
+        eigen = live.eigen + offsets.eigen
     return FlameParams(live.expression + offsets.expression, live.pose + offsets.pose,
-                       live.translation + offsets.translation)
+                       live.translation + offsets.translation, eigen)
+
+
+def _eigen_from_sliders(values: Tensor | None, base: Tensor | None) -> Tensor | None:
+    """(P, K): `base` where the slider still shows it, the slider's value where it moved."""
+    if values is None or base is None:
+        return values if base is None else base.clone()
+    return torch.where(values == base.to(values.dtype), base, values.to(base.dtype))

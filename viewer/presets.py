@@ -1,9 +1,10 @@
-"""Slider presets: the expression and pose sliders' values in a small JSON file a person can read and edit.
+"""Slider presets: the expression, pose and eigen sliders' values in a small JSON file a person can read and edit.
 
     {
       "livehead_preset": 1,
       "expression": {"smile": 0.8, "blink_left": 0.0, "expression 7": -1.5},
-      "pose_degrees": {"jaw": 12.0, "head_turn": -20.0, ...}
+      "pose_degrees": {"jaw": 12.0, "head_turn": -20.0, ...},
+      "eigen": {"mouth geometry 3": 1.25, "eye region rotation 0": -0.5}
     }
 
 Expression keys: a coefficient is keyed by the avatar's name for it where the avatar has one (the head model's
@@ -13,6 +14,9 @@ that coefficient has no name: a bare index written for one avatar says nothing a
 whose coefficients have meanings (and FLAME's unnamed coefficient 3 is not a demo avatar's "smile"). Keys that
 match nothing here are skipped and reported; coefficients the preset does not mention are 0 (neutral).
 Pose keys are the PoseControl names (viewer.controls.POSE_CONTROLS), in degrees; missing ones are 0.
+Eigen keys (GEM avatars) are the eigen sliders' names, "{part} {attribute} {j}" (viewer/eigen_sliders.py), in sigma
+units; only the coefficients away from 0 are written, missing ones are 0, and presets without the section (older
+ones, other avatars') load as all 0. On an avatar without those coefficients they are skipped and reported.
 
 Values are kept as written (rounded to 6 decimals when saved); the sliders clamp them to their ranges.
 """
@@ -23,7 +27,7 @@ import math
 import re
 from os import PathLike
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from models.atomic_file import replaced_atomically
 from viewer.controls import POSE_CONTROLS
@@ -36,11 +40,13 @@ _INDEX_KEY = re.compile(r"expression (\d+)")
 
 class Preset(NamedTuple):
     """A loaded preset: every expression slider's value, every pose slider's value (degrees, by PoseControl
-    name), and one line per key of the file that this avatar has no slider for."""
+    name), one line per key of the file that this avatar has no slider for, and every eigen slider's value (in
+    the order of the `eigen_names` asked for)."""
 
     expression: list[float]
     pose: dict[str, float]
     skipped: list[str]
+    eigen: list[float]
 
 
 def expression_keys(count: int, names: Sequence[str] = ()) -> list[str]:
@@ -55,24 +61,30 @@ def expression_keys(count: int, names: Sequence[str] = ()) -> list[str]:
 
 
 def save_preset(path: str | PathLike, expression: Sequence[float], pose: dict[str, float],
-                expression_names: Sequence[str] = ()) -> None:
+                expression_names: Sequence[str] = (), eigen: Mapping[str, float] | None = None) -> None:
     """Write the sliders' values as a preset (see the module's docstring), atomically: a temporary file beside
-    `path` is renamed to it once complete. Non-finite values raise ValueError (JSON has no NaN)."""
+    `path` is renamed to it once complete. `eigen`: the eigen sliders' values by name (a GEM avatar's). Non-finite
+    values raise ValueError (JSON has no NaN)."""
     values = {key: _rounded(value, key) for key, value in zip(expression_keys(len(expression), expression_names),
                                                                expression)}
     known = [control.name for control in POSE_CONTROLS]
     ordered = [name for name in known if name in pose] + [name for name in pose if name not in known]
     data = {FORMAT_KEY: FORMAT_VERSION, "expression": values,
             "pose_degrees": {name: _rounded(pose[name], name) for name in ordered}}
+    moved = {name: rounded for name, value in (eigen or {}).items() if (rounded := _rounded(value, name))}
+    if moved:  # the eigen coefficients away from 0 (up to 1800 of them, mostly 0)
+        data["eigen"] = moved
     text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     with replaced_atomically(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
 
-def load_preset(path: str | PathLike, expression_count: int, expression_names: Sequence[str] = ()) -> Preset:
+def load_preset(path: str | PathLike, expression_count: int, expression_names: Sequence[str] = (),
+                eigen_names: Sequence[str] = ()) -> Preset:
     """The slider values a preset sets on an avatar with `expression_count` coefficients named
-    `expression_names` (see the module's docstring for how keys are matched). Unreadable files, files that are
-    not JSON or not a preset, and values that are not numbers raise a one-line ValueError naming the file."""
+    `expression_names` and eigen sliders named `eigen_names` (see the module's docstring for how keys are
+    matched). Unreadable files, files that are not JSON or not a preset, and values that are not numbers raise
+    a one-line ValueError naming the file."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -88,7 +100,7 @@ def load_preset(path: str | PathLike, expression_count: int, expression_names: S
         raise ValueError(f"{path}: preset format version {version!r} is not one this livehead reads "
                          f"(1..{FORMAT_VERSION}); update livehead")
     sections = {}
-    for section in ("expression", "pose_degrees"):
+    for section in ("expression", "pose_degrees", "eigen"):
         values = data.get(section, {})
         if not isinstance(values, dict):
             raise ValueError(f"{path}: \"{section}\" must be an object of name: number, not "
@@ -120,7 +132,14 @@ def load_preset(path: str | PathLike, expression_count: int, expression_names: S
             pose[key] = float(value)
         else:
             skipped.append(f"pose \"{_short(key)}\": no such pose slider")
-    return Preset(expression, pose, skipped)
+    eigen_index = {name: k for k, name in enumerate(eigen_names)}
+    eigen = [0.0] * len(eigen_names)
+    for key, value in sections["eigen"].items():
+        if key in eigen_index:
+            eigen[eigen_index[key]] = float(value)
+        else:
+            skipped.append(f"eigen \"{_short(key)}\": this avatar has no such eigen coefficient")
+    return Preset(expression, pose, skipped, eigen)
 
 
 def _rounded(value: float, key: str) -> float:

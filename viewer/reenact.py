@@ -9,6 +9,9 @@
 4. Every frame rendered through the avatar's default camera, laid out alone, beside the source, or in a 2x2 grid.
 5. H.264 at the source's exact frame rate with its audio copied, or a PNG sequence; then OUT.report.json.
 
+`open_input` (checks, before anything is loaded) and `drive_video` (steps 1-3) are what the window's video
+timeline (viewer/video_timeline.py) shares; `write_reenactment` does steps 4-5.
+
 Every input frame that decodes, or that is there but cannot be decoded, gives exactly one output frame: an
 undecodable one is listed in the report and gets a black source panel. Everything is written under a temporary
 name and renamed once complete, the report last: an output counts as done when it and its report exist, which is
@@ -35,6 +38,10 @@ from tqdm import tqdm
 from avatar import Avatar
 from avatar.rasterizer import rasterize
 from models.atomic_file import replaced_atomically
+from models.params import FlameSequence
+from tracking.offline import drive_sequence, estimate_neutral, neutral_from_frame
+from tracking.sequence_file import (SequenceFileError, TrackedSequence, export_imavatar, load_tracked_sequence,
+                                    save_tracked_sequence)
 from tracking.sources import Frame, FrameSource, SourceError, VideoFileSource, open_source
 from viewer.headless import interrupt_between_frames, to_uint8
 from viewer.orbit import OrbitCamera, target_depth
@@ -209,49 +216,81 @@ def open_video(path: Path) -> FrameSource:
     return source
 
 
-def reenact(avatar: Avatar, job: Job, options: ReenactOptions) -> dict:
-    """Reenact `job.video` with `avatar` into `job.output`; returns the report (also written to job.report)."""
-    from tracking.offline import drive_sequence, estimate_neutral, neutral_from_frame
-    from tracking.sequence_file import SequenceFileError, export_imavatar, load_tracked_sequence, \
-        save_tracked_sequence
+@dataclass
+class VideoInput:
+    """A video checked for reenactment before anything is loaded or tracked."""
 
-    timing = Timing()
-    notes: list[str] = []
-    if job.png:
-        _make_folder(job.output)
-    source = TimedSource(open_video(job.video), timing)
+    job: Job
+    info: Probe
+    size: tuple[int, int]  # (width, height)
+    expected: int | None  # the frames the container says it holds; None where it does not say
+    replay: TrackedSequence | None  # `options.params` read back, its frame count checked; None: to be tracked
+
+
+def open_input(job: Job, options: ReenactOptions) -> VideoInput:
+    """What can be checked without the avatar: the video opens, `--neutral-frame` is within it, `--params` is a
+    tracking of as many frames. Raises ReenactError."""
+    from tracking.sequence_file import SequenceFileError, load_tracked_sequence
+
+    source = open_video(job.video)
     try:
         info = probe(job.video, source.fps)
     except (av.error.FFmpegError, OSError, IndexError) as err:
-        source.close()
         raise ReenactError(f"--video {job.video}: not a readable video ({err})") from None
+    finally:
+        source.close()
     expected = source.frame_count
     if options.neutral_frame is not None and expected and not -expected <= options.neutral_frame < expected:
-        source.close()
         raise ReenactError(f"--neutral-frame {options.neutral_frame} is out of range: {job.video} has {expected} "
                            f"frames (0..{expected - 1})")
-
-    landmarks: dict[int, np.ndarray] = {}
-    decoded: TimedSource | None = None
+    replay = None
     if options.params is not None:
-        source.close()
         try:
-            tracked = load_tracked_sequence(options.params)
+            replay = load_tracked_sequence(options.params)
         except SequenceFileError as err:
             raise ReenactError(f"--params {err}") from None
-        if expected and len(tracked) != expected:
-            raise ReenactError(f"--params {options.params} holds {len(tracked)} frames and {job.video} has "
+        if expected and len(replay) != expected:
+            raise ReenactError(f"--params {options.params} holds {len(replay)} frames and {job.video} has "
                                f"{expected}; give the tracking of this video")
+    return VideoInput(job, info, source.size, expected, replay)
+
+
+@dataclass
+class DrivenVideo:
+    """A video tracked (or its tracking replayed) and turned into what drives the avatar, frame for frame."""
+
+    input: VideoInput
+    tracked: TrackedSequence
+    drive: FlameSequence  # one frame per input frame: smoothed, retargeted, no-face frames held then eased
+    landmarks: dict[int, np.ndarray]  # frame -> (478, 2) tracked landmarks in pixels, where kept (not replays)
+    tracking_pass: TimedSource | None  # the tracking's pass over the video (its counts); None for a replay
+    notes: list[str]
+    timing: Timing
+
+
+def drive_video(avatar: Avatar, video: VideoInput, options: ReenactOptions,
+                keep_landmarks: bool = False) -> DrivenVideo:
+    """Track `video` once (a progress bar unless `options.progress` is False) and save the tracking beside the
+    output (OUT.tracked.npz, OUT.flame_params.json), or take its replay; then the neutral (estimated, or
+    `options.neutral_frame`'s face) and the driving sequence. Each frame's landmarks are kept with
+    `keep_landmarks` or `options.landmarks`. Raises ReenactError."""
+    job, timing, notes = video.job, Timing(), []
+    landmarks: dict[int, np.ndarray] = {}
+    tracking_pass = None
+    if video.replay is not None:
+        tracked = video.replay
         if tracked.params.expression.shape[1] != avatar.head.num_expressions:
             raise ReenactError(f"--params {options.params} has {tracked.params.expression.shape[1]} expression "
                                f"coefficients and this avatar {avatar.head.num_expressions}; track the video with "
                                "this avatar's head model")
     else:
-        tracked, decoded, shape = _track(avatar, source, timing, landmarks if options.landmarks else None, options)
-        if decoded.count == 0:
+        source = TimedSource(open_video(job.video), timing)
+        keep = landmarks if keep_landmarks or options.landmarks else None
+        tracked, tracking_pass, shape = _track(avatar, source, timing, keep, options)
+        if tracking_pass.count == 0:
             raise ReenactError(f"--video {job.video}: no frame could be decoded")
-        if expected and decoded.count < expected:
-            notes.append(f"the video ends early: {decoded.count} of {expected} frames decoded")
+        if video.expected and tracking_pass.count < video.expected:
+            notes.append(f"the video ends early: {tracking_pass.count} of {video.expected} frames decoded")
         # Replays (--params) read the saved file; driving from the same file here makes them identical.
         save_tracked_sequence(job.side_file("tracked.npz"), tracked)
         tracked = load_tracked_sequence(job.side_file("tracked.npz"))
@@ -266,19 +305,34 @@ def reenact(avatar: Avatar, job: Job, options: ReenactOptions) -> dict:
         neutral = None  # no face anywhere: the avatar stays at rest
         notes.append(str(err))
     drive = drive_sequence(tracked, neutral, relative=options.relative, smoothing=options.smoothing)
+    return DrivenVideo(video, tracked, drive, landmarks, tracking_pass, notes, timing)
 
+
+def reenact(avatar: Avatar, job: Job, options: ReenactOptions) -> dict:
+    """Reenact `job.video` with `avatar` into `job.output`; returns the report (also written to job.report)."""
+    if job.png:
+        _make_folder(job.output)
+    return write_reenactment(avatar, drive_video(avatar, open_input(job, options), options), options)
+
+
+def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptions) -> dict:
+    """Render `driven` into its job's output (laid out as `options` say), then the report; returns the report."""
+    job, info, timing, notes = driven.input.job, driven.input.info, driven.timing, list(driven.notes)
+    tracked, drive = driven.tracked, driven.drive
     replay_source = None
     if options.params is not None or options.layout != "avatar":
         replay_source = TimedSource(open_video(job.video), timing)
-    writer = _open_writer(job, options, info, source.size if options.layout != "avatar" else None, notes)
+    writer = _open_writer(job, options, info, driven.input.size if options.layout != "avatar" else None, notes)
     try:
-        rendered = _render(avatar, drive, replay_source, tracked.face_found, landmarks, writer, timing, options)
+        rendered = _render(avatar, drive, replay_source, tracked.face_found, driven.landmarks, writer, timing,
+                           options)
     except BaseException:
         writer.discard()  # nothing under the output's name
         raise
     start = time.perf_counter()
     writer.close()  # the encoder's last frames, then the rename
     timing.encode += time.perf_counter() - start
+    decoded = driven.tracking_pass
     if replay_source is not None and options.params is not None:
         decoded = replay_source
         if decoded.count != len(drive):
@@ -292,7 +346,7 @@ def reenact(avatar: Avatar, job: Job, options: ReenactOptions) -> dict:
         "output": str(job.output),
         "format": "png" if job.png else "mp4",
         "frames": rendered,
-        "frames_in_container": expected,
+        "frames_in_container": driven.input.expected,
         "fps": float(info.rate),
         "fps_exact": str(info.rate),
         "audio": None if job.png or writer.audio is None else writer.audio.codec,
