@@ -55,7 +55,9 @@ def main() -> None:
         "audio copied). Decode: PyAV's decoding of the source frames; track: MediaPipe's landmarks, the fit and "
         "the one-time face-shape estimate (tracking/tracker.py), then the offline neutral and zero-phase "
         "smoothing; render: the avatar's Gaussians and their rasterization; encode: libx264 (crf 18) and the "
-        "audio copy. Frames/s is end to end (wall clock, the saved tracking and report included).",
+        "audio copy. Decoding and encoding run on threads of their own (viewer/overlap.py), overlapping the "
+        "tracking and the rendering: each stage's figure is the time it was busy, and together they exceed the "
+        "wall time. Frames/s is end to end (wall clock, the saved tracking and report included).",
         "",
         f"Machine: {machine()}. Load average (1, 5, 15 min) before the run {load_before}, after {load_after}.",
         "",

@@ -45,6 +45,7 @@ from tracking.sequence_file import (SequenceFileError, TrackedSequence, export_i
 from tracking.sources import Frame, FrameSource, SourceError, VideoFileSource, open_source
 from viewer.headless import interrupt_between_frames, to_uint8
 from viewer.orbit import OrbitCamera, target_depth
+from viewer.overlap import BackgroundWriter, Prefetcher
 from viewer.overlay import draw_landmarks, fit_into
 from viewer.video import Mp4Writer
 
@@ -150,20 +151,25 @@ def _make_folder(folder: Path) -> None:
 
 @dataclass
 class Timing:
+    """Seconds each stage was busy. Decoding and encoding run on threads of their own (viewer/overlap.py), so
+    the stages overlap and add up to more than the wall time, from `started` on."""
+
     decode: float = 0.0
     track: float = 0.0
     render: float = 0.0
     encode: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
 
     def summary(self, frames: int) -> dict:
-        total = self.decode + self.track + self.render + self.encode
+        wall = time.perf_counter() - self.started
         return {"decode": round(self.decode, 3), "track": round(self.track, 3), "render": round(self.render, 3),
-                "encode": round(self.encode, 3), "total": round(total, 3),
-                "fps": round(frames / total, 2) if total > 0 else None}
+                "encode": round(self.encode, 3), "wall": round(wall, 3),
+                "fps": round(frames / wall, 2) if wall > 0 else None}
 
 
 class TimedSource(FrameSource):
-    """A file source, its decoding timed, its undecodable frames and its frame count noted."""
+    """A file source decoded on a thread of its own, a few frames ahead; its decoding timed, its undecodable
+    frames and its frame count noted."""
 
     def __init__(self, source: FrameSource, timing: Timing):
         self.source, self.timing = source, timing
@@ -171,23 +177,32 @@ class TimedSource(FrameSource):
         self.unreadable: list[int] = []
         self.count = 0
         self.interrupted = None  # a threading.Event: set by Ctrl-C, the iteration stops before the next frame
+        self.prefetcher: Prefetcher | None = None
 
     def __iter__(self) -> Iterator[Frame]:
-        frames = iter(self.source)
-        while True:
+        self.prefetcher = Prefetcher(self._decoded())
+        for frame in self.prefetcher:
             if self.interrupted is not None and self.interrupted.is_set():
                 raise KeyboardInterrupt
-            start = time.perf_counter()
-            frame = next(frames, None)
-            self.timing.decode += time.perf_counter() - start
-            if frame is None:
-                return
             self.count += 1
             if frame.image is None:
                 self.unreadable.append(frame.index)
             yield frame
 
+    def _decoded(self) -> Iterator[Frame]:
+        """The frames, timed; this runs on the prefetcher's thread."""
+        frames = iter(self.source)
+        while True:
+            start = time.perf_counter()
+            frame = next(frames, None)
+            self.timing.decode += time.perf_counter() - start
+            if frame is None:
+                return
+            yield frame
+
     def close(self) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.close()  # before the decoder it reads from is closed
         self.source.close()
 
 
@@ -323,15 +338,18 @@ def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptio
     if options.params is not None or options.layout != "avatar":
         replay_source = TimedSource(open_video(job.video), timing)
     writer = _open_writer(job, options, info, driven.input.size if options.layout != "avatar" else None, notes)
+    encoder = BackgroundWriter(writer.write)  # encodes while the next frame renders
     try:
-        rendered = _render(avatar, drive, replay_source, tracked.face_found, driven.landmarks, writer, timing,
+        rendered = _render(avatar, drive, replay_source, tracked.face_found, driven.landmarks, encoder, timing,
                            options)
+        encoder.close()
     except BaseException:
+        encoder.stop()
         writer.discard()  # nothing under the output's name
         raise
     start = time.perf_counter()
     writer.close()  # the encoder's last frames, then the rename
-    timing.encode += time.perf_counter() - start
+    timing.encode += encoder.busy + time.perf_counter() - start
     decoded = driven.tracking_pass
     if replay_source is not None and options.params is not None:
         decoded = replay_source
@@ -373,19 +391,19 @@ def _track(avatar: Avatar, source: TimedSource, timing: Timing, landmarks: dict 
 
     class Recording(Tracker):
         def track(self, index, seconds, image):
+            start = time.perf_counter()
             result = super().track(index, seconds, image)
+            timing.track += time.perf_counter() - start
             if landmarks is not None and result.landmarks is not None:
                 landmarks[index] = result.landmarks[:, :2].astype(np.float32)
             return result
 
-    start = time.perf_counter()
     try:
         tracker = Recording(avatar.head, TrackerSettings())
     except ValueError as err:
         raise ReenactError(f"cannot track for this avatar: {err}") from None
     with source, interrupt_between_frames() as source.interrupted:  # Ctrl-C inside numba: a SystemError
         tracked = track_source(source, tracker, progress=options.progress)
-    timing.track += time.perf_counter() - start - timing.decode
     shape = None if tracker.shape is None else torch.from_numpy(np.asarray(tracker.shape)).float()
     return tracked, source, shape
 
@@ -469,9 +487,7 @@ def _render(avatar: Avatar, drive, source: TimedSource | None, face_found: np.nd
                 image = _compose(avatar, drive.frame(index), frame, source_size, front, side, background,
                                  bool(face_found[index]), landmarks, detector, index, options)
                 timing.render += time.perf_counter() - start
-                start = time.perf_counter()
                 writer.write(image)
-                timing.encode += time.perf_counter() - start
                 bar.update()
     finally:
         if source is not None:
