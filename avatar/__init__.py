@@ -67,6 +67,8 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
 
 def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
     """Write `avatar` to one self-contained `.npz` that `load_avatar` reads back (in well under a second)."""
+    from avatar.gem.avatar import GemAvatar
+    from avatar.gem.file import save_gem
     from avatar.point.avatar import PointAvatar, save_point_avatar
     from avatar.rigged import RiggedAvatar, save_rigged_avatar
 
@@ -74,6 +76,8 @@ def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
         save_point_avatar(avatar, path)
     elif isinstance(avatar, RiggedAvatar):
         save_rigged_avatar(avatar, path)
+    elif isinstance(avatar, GemAvatar):
+        save_gem(avatar, path)
     else:
         raise TypeError(f"cannot save a {type(avatar).__name__}")
 
@@ -89,6 +93,10 @@ def _load_npz_avatar(path: Path) -> Avatar:
             return load_rigged_avatar(path, arrays)
         if kind == "point":
             return load_point_avatar(path, arrays)
+        if kind == "gem":
+            from avatar.gem.file import load_gem
+
+            return load_gem(path, arrays)
     except HeadModelError as err:
         raise AvatarError(str(err)) from err
     raise AvatarError(f"{path}: not a livehead avatar file (no known '{KIND_KEY}'); give an avatar file written "
