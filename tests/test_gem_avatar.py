@@ -53,6 +53,23 @@ def test_gaussians_are_the_eigen_reconstruction_turned_about_the_root_joint(writ
     assert torch.equal(gaussians.colors, avatar.model.colors)
 
 
+def test_the_neck_turns_about_the_neck_joint_under_the_root(written):
+    base = GemAvatar.from_original(written[0])
+    root_joint, neck_joint = torch.tensor([0.0, -0.03, -0.05]), torch.tensor([0.0, -0.06, -0.02])
+    avatar = GemAvatar(base.model, base.head, base.default_camera, root_joint=root_joint, neck_joint=neck_joint)
+    params = FlameParams.neutral(avatar.head.num_expressions)
+    params.pose[0], params.pose[1], params.translation = (torch.tensor([0.1, 0.3, -0.05]),
+                                                          torch.tensor([-0.2, 0.1, 0.15]), torch.tensor([0.01, 0, 0]))
+    rest = avatar.model.rest["geometry"]
+    global_turn, neck_turn = axis_angle_to_matrix(params.pose[:2])
+    turned = (rest - neck_joint) @ neck_turn.T + neck_joint
+    expected = (turned - root_joint) @ global_turn.T + root_joint + params.translation
+    assert_matches(avatar.gaussians(params).means, expected, "means")
+    without_neck = GemAvatar(base.model, base.head, base.default_camera, root_joint=root_joint)
+    assert_matches(without_neck.gaussians(params).means,  # no neck joint known: the neck turns about the root's
+                   (rest - root_joint) @ (global_turn @ neck_turn).T + root_joint + params.translation, "means")
+
+
 def test_without_mapper_or_eigen_it_is_the_mean_face_and_frozen_gaussians_hold(written):
     avatar = GemAvatar.from_original(written[0])
     params = FlameParams.neutral(avatar.head.num_expressions)

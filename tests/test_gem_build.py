@@ -241,6 +241,7 @@ def test_regions_follow_the_skinning_and_the_file_round_trip_is_exact(demo, smal
             assert torch.equal(a.mean, b.mean)
     assert torch.equal(gem.model.colors, again.model.colors) and torch.equal(gem.model.tex_map, again.model.tex_map)
     assert torch.equal(gem.root_joint, again.root_joint) and gem.expression_range == again.expression_range
+    assert gem.neck_joint is not None and torch.equal(gem.neck_joint, again.neck_joint)
     params = FlameParams.neutral(demo.head.num_expressions)
     params.expression[1], params.pose[2, 0], params.pose[0, 1] = 0.7, 0.2, 0.3
     params.eigen = torch.full(gem.zero_coefficients.shape, 0.5)

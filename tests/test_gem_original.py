@@ -15,7 +15,7 @@ import torch
 from avatar import load_avatar
 from avatar.errors import AvatarError
 from avatar.gem.model import ATTRIBUTES, CHANNELS, eigen_gaussians, frozen_at_test_time
-from avatar.gem.original_files import OriginalGem, load_original_gem
+from avatar.gem.original_files import OriginalGem, coefficients_file_of, load_original_gem
 from avatar.gem.reference import reference_gaussians
 from models.rotation import axis_angle_to_matrix
 from models.safe_pickle import safe_torch_load
@@ -304,3 +304,18 @@ def test_wrong_regressors_are_one_line(tmp_path):
     track = path.parent / "TEST_coeffs_parts.ptk"
     torch.save({attribute: {"face": np.zeros((3, 6), np.float32)} for attribute in ATTRIBUTES}, track)
     assert "not the coefficient track of TEST_parts.ptk" in fault(load_original_gem, path)
+
+
+def test_a_direction_with_no_variance_has_coefficient_zero_in_the_track(tmp_path):
+    """A part of lower rank than K (sigma 0 past it, as sklearn writes) must not turn the track into NaN."""
+    eigen_path, track = write_gem(tmp_path)
+    data, coefficients = torch.load(eigen_path, weights_only=False), torch.load(
+        coefficients_file_of(eigen_path), weights_only=False)  # our own test files
+    part, last = PARTS[0], COUNTS["geometry"] - 1
+    data["geometry"][part]["variance"][last] = 0.0
+    coefficients["geometry"][part][:, last] = 0.0
+    torch.save(data, eigen_path)
+    torch.save(coefficients, coefficients_file_of(eigen_path))
+    loaded = load_original_gem(eigen_path, regressor=False).track
+    assert torch.isfinite(loaded).all()
+    assert torch.equal(loaded[:, 0, last], torch.zeros(len(loaded)))

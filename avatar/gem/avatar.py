@@ -1,7 +1,9 @@
 """GEM avatars: FLAME parameters -> eigen coefficients (a mapper, plus any given directly) -> Gaussians.
 
 GEM poses only the root (spec §4.4): expression, jaw and eyes live in the coefficients, the global rotation and
-translation turn the whole reconstruction about the root joint, as the original's root_RT does.
+translation turn the whole reconstruction about the root joint, as the original's root_RT does. Its bases hold
+the head with the neck rotation taken out (§3.1: every Gaussian un-posed by the neck joint's transform), so the
+neck pose is put back as that rigid turn about the neck joint, under the root.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class GemAvatar:
     frozen_gaussians: Tensor | None = None  # (N,) bool held at their mean (GEM's test-time masking), or None
     timeline: FlameSequence | None = None  # for original files: the `_coeffs` track as `eigen`, neutral FLAME
     expression_range: tuple[float, float] = (-3.0, 3.0)
+    neck_joint: Tensor | None = None  # (3,) what the neck rotation turns about; None: the root joint (the
+    # original's files do not say where the neck joint is)
     zero_coefficients: Tensor = field(init=False, repr=False)  # (P, K)
 
     def __post_init__(self):
@@ -58,12 +62,15 @@ class GemAvatar:
                          expression_range=demo.expression_range)
 
     def root_transform(self, params: FlameParams) -> Tensor:
-        """(4, 4) [R, J0 - R J0 + t]: the global rotation about the root joint, then the translation."""
-        rotation = axis_angle_to_matrix(params.pose[0].to(torch.float32))
-        root = torch.eye(4)
-        root[:3, :3] = rotation
-        root[:3, 3] = self.root_joint - rotation @ self.root_joint + params.translation.to(torch.float32)
-        return root
+        """(4, 4) [R, J0 - R J0 + t] [N, J1 - N J1]: the neck rotation N about the neck joint, then the global
+        rotation R about the root joint, then the translation t (FLAME's chain: the neck is the root's child)."""
+        rotations = axis_angle_to_matrix(params.pose[:2].to(torch.float32))  # (2, 3, 3) global, neck
+        neck_joint = self.root_joint if self.neck_joint is None else self.neck_joint
+        root, neck = torch.eye(4), torch.eye(4)
+        root[:3, :3], neck[:3, :3] = rotations
+        root[:3, 3] = self.root_joint - rotations[0] @ self.root_joint + params.translation.to(torch.float32)
+        neck[:3, 3] = neck_joint - rotations[1] @ neck_joint
+        return root @ neck
 
     def gaussians(self, params: FlameParams) -> Gaussians:
         coefficients = self.zero_coefficients if self.mapper is None else self.mapper(params)

@@ -80,10 +80,10 @@ def build_gem(avatar: Avatar, counts: dict[str, int] = ORIGINAL_COUNTS, samples:
         model = GemModel(parts, bases, colors[order], tex_map[order])
         coefficients = torch.cat(coefficients, dim=2)  # (S, P, K): per part, attributes in ATTRIBUTES order
         mapper = EigenMapper.fit(params, coefficients)
-        root_joint = (head.joint_regressor[0] @ head.v_template).clone()  # where FLAME's global rotation turns
+        joints = head.joint_regressor[:2] @ head.v_template  # where FLAME's global and neck rotations turn
         gem = GemAvatar(model=model, head=head, default_camera=avatar.default_camera, mapper=mapper,
-                        root_joint=root_joint, frozen_gaussians=None, timeline=avatar.timeline,
-                        expression_range=avatar.expression_range)
+                        root_joint=joints[0].clone(), frozen_gaussians=None, timeline=avatar.timeline,
+                        expression_range=avatar.expression_range, neck_joint=joints[1].clone())
     return GemBuild(gem, params, coefficients, order, explained)
 
 

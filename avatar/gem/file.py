@@ -6,7 +6,7 @@ and, for the original's tools, its `.ptk` layout (spec §3.4).
     gem/parts                           (P,) part names
     gem/{attribute}/{p}/components      (K, N_p * C) orthonormal rows; sigma (K,), mean (N_p * C,)
     gem/colors, gem/tex_map             (N, 3), (N,) parts concatenated
-    gem/root_joint, gem/expression_range, gem/frozen_gaussians (optional)
+    gem/root_joint, gem/expression_range, gem/frozen_gaussians and gem/neck_joint (optional)
     mapper/weight, mapper/bias, ...     the EigenMapper (optional)
     timeline/*                          FLAME frames, with their eigen coefficients (optional)
 """
@@ -47,6 +47,8 @@ def save_gem(avatar: GemAvatar, path: str | PathLike) -> None:
                 arrays[f"gem/{attribute}/{p}/{key}"] = getattr(basis, key).numpy()
     if avatar.frozen_gaussians is not None:
         arrays["gem/frozen_gaussians"] = avatar.frozen_gaussians.numpy()
+    if avatar.neck_joint is not None:
+        arrays["gem/neck_joint"] = avatar.neck_joint.numpy()
     if isinstance(avatar.mapper, EigenMapper):
         mapper = avatar.mapper
         arrays |= {"mapper/weight": mapper.weight.numpy(), "mapper/bias": mapper.bias.numpy(),
@@ -114,8 +116,10 @@ def load_gem(path: str | PathLike, arrays: dict[str, np.ndarray] | None = None) 
     model = GemModel(parts, bases, tensor("gem/colors", (n, 3)), tex_map)
     frozen = tensor("gem/frozen_gaussians", (n,), torch.bool) if "gem/frozen_gaussians" in arrays else None
     low, high = tensor("gem/expression_range", (2,)).tolist()
+    neck_joint = tensor("gem/neck_joint", (3,)) if "gem/neck_joint" in arrays else None
     return GemAvatar(model, head, Camera.from_arrays(arrays), _mapper(path, arrays, model, tensor),
-                     tensor("gem/root_joint", (3,)), frozen, _timeline(path, arrays, model, tensor), (low, high))
+                     tensor("gem/root_joint", (3,)), frozen, _timeline(path, arrays, model, tensor), (low, high),
+                     neck_joint)
 
 
 def _mapper(path: Path, arrays: dict[str, np.ndarray], model: GemModel, tensor) -> EigenMapper | None:

@@ -122,6 +122,8 @@ def eigen_gaussians(model: GemModel, coefficients: Tensor, root: Tensor | None =
     means = out["geometry"]
     if root is not None:
         means = means @ root[:3, :3].T + root[:3, 3]
-        quats = quaternion_multiply(matrix_to_quaternion(root[:3, :3]).expand_as(quats), quats)
+        # q(R) * q for every q at once: the product with a fixed left factor is a 4x4 matrix
+        left = quaternion_multiply(matrix_to_quaternion(root[:3, :3]), torch.eye(4, dtype=quats.dtype))  # (4, 4)
+        quats = quats @ left
         quats = torch.where(quats[:, :1] < 0, -quats, quats)  # pytorch3d's quaternion_multiply standardises
     return EigenGaussians(means, quats, out["scales"], out["opacity"][:, 0])

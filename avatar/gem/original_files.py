@@ -135,7 +135,9 @@ def read_coefficient_track(path: Path, model: GemModel) -> Tensor:
         for p, part in enumerate(model.parts):
             for attribute in ATTRIBUTES:
                 n = slices[attribute].stop - slices[attribute].start
-                columns.append(_tensor(data[attribute][part])[:, :n] / model.bases[attribute][p].sigma)
+                sigma = model.bases[attribute][p].sigma
+                # a direction the data never took (sigma 0, past a part's rank) has coefficient 0, not 0/0
+                columns.append(_tensor(data[attribute][part])[:, :n] / torch.where(sigma > 0, sigma, torch.inf))
         track = torch.cat(columns, dim=1)
     except (KeyError, TypeError, IndexError, RuntimeError) as err:
         raise AvatarError(f"{path}: not the coefficient track of {eigen_file_of(path).name} ({_one_line(err)}); "
