@@ -26,6 +26,9 @@ examples:
                                                      a MonoGaussianAvatar experiment whose dataset moved
   python launch.py --checkpoint exps/.../train --save-avatar subj.npz
                                                      convert it to one file that opens in under a second
+  python launch.py --gem                             the demo avatar as a GEM, with its eigen sliders
+  python launch.py --checkpoint GEM/checkpoints/GAUSSIAN_PCA_256/UNION10_306_parts.ptk
+                                                     an original GEM: eigen sliders, its coefficient track
   python launch.py --headless --output demo.mp4      render the demo sweep into a video
   python launch.py --headless --output clip.mp4 --frames 600 --fps 60 --size 1280x720
   python launch.py --screenshot shot.png             open the window, save a screenshot, quit
@@ -58,6 +61,7 @@ class Settings:
     checkpoint: Path | None
     data_folder: Path | None
     save_avatar: Path | None
+    gem: bool
     renderer: str
     width: int
     height: int
@@ -92,13 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--checkpoint", metavar="PATH", help="the avatar: a MonoGaussianAvatar experiment (its "
-                        "train folder, its checkpoints folder or a ModelParameters/*.pth) or an .npz written by "
-                        "livehead; default: the embedded demo avatar")
+                        "train folder, its checkpoints folder or a ModelParameters/*.pth), an original GEM eigen "
+                        "model (GAUSSIAN_PCA_*/ID.ptk or ID_parts.ptk; its refined basis is taken from the "
+                        "regressor's model.pth when found) or an .npz written by livehead; default: the embedded "
+                        "demo avatar")
     parser.add_argument("--data-folder", metavar="DIR", help="a MonoGaussianAvatar dataset's folder (holding "
                         "SUBJECT/SUBJECT/SPLIT/flame_params.json), when it is no longer where the experiment's "
                         "runconf.conf says")
     parser.add_argument("--save-avatar", metavar="FILE.npz", type=Path, help="write the loaded avatar to one "
                         "livehead file (loads in under a second, needs no dataset), then quit")
+    parser.add_argument("--gem", action="store_true", default=None, help="show the avatar as a GEM (Gaussian "
+                        "eigen model): every frame one product per attribute, with a slider per eigen coefficient; "
+                        "the demo's is built once (seconds) and cached, another avatar's is built at every start "
+                        "(python -m avatar.gem build saves one to open with --checkpoint)")
     parser.add_argument("--renderer", choices=RENDERERS, help="rasterizer: auto picks the fastest available "
                         "(gsplat and inria need CUDA); default: auto")
     parser.add_argument("--size", metavar="N|WxH", help="image size in pixels: the window's image area, or the "
@@ -198,6 +208,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         checkpoint=None if config["checkpoint"] is None else Path(str(config["checkpoint"])),
         data_folder=None if config["data_folder"] is None else Path(str(config["data_folder"])),
         save_avatar=args.save_avatar,
+        gem=bool(config["gem"]),
         renderer=config["renderer"],
         width=width,
         height=height,
@@ -248,7 +259,7 @@ def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width:
     return Settings(
         checkpoint=None if config["checkpoint"] is None else Path(str(config["checkpoint"])),
         data_folder=None if config["data_folder"] is None else Path(str(config["data_folder"])),
-        save_avatar=None, renderer=config["renderer"], width=width, height=height,
+        save_avatar=None, gem=bool(config["gem"]), renderer=config["renderer"], width=width, height=height,
         background=parse_colour(config["background"]), headless=headless, output=Path(text), frames=1, fps=1.0,
         screenshot=args.screenshot, webcam=None, record_dir=record_dir, video=video, output_given=given,
         output_is_folder=text.endswith(("/", os.sep)), params=params, neutral_frame=neutral_frame,
@@ -330,9 +341,30 @@ def load(settings: Settings):
     from avatar import AvatarError, load_avatar
 
     try:
+        if settings.gem:
+            return load_as_gem(settings)
         return load_avatar(settings.checkpoint, data_folder=settings.data_folder)
     except AvatarError as err:
         raise UsageError(f"cannot load --checkpoint: {err}") from None
+
+
+def load_as_gem(settings: Settings):
+    """--gem: the demo's GEM (cached), or one built now from the --checkpoint avatar."""
+    from avatar import load_avatar
+    from avatar.gem.avatar import GemAvatar
+    from avatar.gem.build import build_gem
+    from avatar.gem.demo import demo_gem_path, load_demo_gem
+
+    if settings.checkpoint is None:
+        if not demo_gem_path().is_file():
+            print("livehead: building the demo avatar's GEM, once (a few seconds)", file=sys.stderr)
+        return load_demo_gem()
+    avatar = load_avatar(settings.checkpoint, data_folder=settings.data_folder)
+    if isinstance(avatar, GemAvatar):
+        return avatar
+    print("livehead: building a GEM of this avatar (python -m avatar.gem build --checkpoint ... saves one)",
+          file=sys.stderr)
+    return build_gem(avatar).avatar
 
 
 def save_avatar_file(settings: Settings) -> None:

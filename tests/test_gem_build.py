@@ -322,6 +322,22 @@ def test_the_demo_gem_is_built_once_then_read_from_the_cache(gem, cache, monkeyp
     assert torch.equal(again.gaussians(params).means, gem.gaussians(params).means)
 
 
+def test_launch_gem_renders_the_cached_demo_gem(gem, cache, tmp_path):
+    """`launch.py --gem` opens the demo's GEM from the cache (no build, no message about one), and draws it."""
+    import os
+
+    from tests.test_headless import launch, read_video
+
+    output = tmp_path / "gem.mp4"
+    result = launch("--gem", "--headless", "--output", str(output), "--frames", "6", "--size", "96",
+                    env=os.environ | {"LIVEHEAD_CACHE": str(cache)})
+    assert result.returncode == 0, result.stderr
+    assert "building" not in result.stderr
+    _, frames = read_video(output)
+    assert len(frames) == 6
+    assert (frames[0] < 200).any(axis=2).mean() > 0.1  # the head covers part of the white frame
+
+
 def test_a_damaged_gem_file_is_refused_in_one_line(small, tmp_path):
     with np.load(small[0] / "small.npz") as npz:
         arrays = {key: npz[key] for key in npz.files if key != "gem/rotation/1/mean"}
