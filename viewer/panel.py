@@ -29,10 +29,10 @@ RENDER_MODES = ("RGB", "alpha", "depth")
 RECORD_LAYOUTS = {"avatar": "avatar", "side by side": "side_by_side"}  # shown -> Recorder's layout
 FOV_RANGE = (5.0, 90.0)  # degrees, vertical
 SMOOTHING_DEFAULT = 1.0
-KEYS = ("R: reset view    P: screenshot    V: record\n"
-        "L: live / manual C: calibrate     Esc / Q: quit")
 HELP = ("Drag the image: left orbits, right or middle\npans, the wheel zooms. 0 beside a slider\nresets it.\n"
-        + KEYS)
+        "R: reset view    P: screenshot    V: record\n")
+LIVE_KEYS = "L: live / manual C: calibrate     "  # not with a --video, which drives the avatar instead
+QUIT_KEYS = "Esc / Q: quit"
 NO_LIVE_SOURCE = ("No live source: the sliders drive the avatar. Start with --webcam 0 (or a video file) to "
                   "drive it from a face.")
 TIMELINE_HELP = "\nSpace: play / pause, Left / Right: step"
@@ -100,7 +100,8 @@ def build_panel(app: ViewerApp) -> None:
                                                                                  dpg.get_value("files/preset")))
             dpg.add_button(label="export PLY", callback=lambda: app.file_action(app.export_ply))
     dpg.add_text("", tag="files/message", color=GREY, wrap=PANEL_WIDTH - 2 * PADDING, show=False)
-    dpg.add_text(HELP + ("" if app.timeline is None else TIMELINE_HELP), color=GREY)
+    dpg.add_text(HELP + ("" if app.video is not None else LIVE_KEYS) + QUIT_KEYS
+                 + ("" if app.timeline is None else TIMELINE_HELP), color=GREY)
     if app.timeline is not None:
         _build_timeline(app)
     dpg.add_separator()
