@@ -83,6 +83,7 @@ class Settings:
     layout: str = "avatar"
     landmarks: bool = False
     png: bool = False
+    fp16: bool = False  # a GEM on the GPU keeps its bases in float16
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(python -m avatar.gem build saves one to open with --checkpoint)")
     parser.add_argument("--renderer", choices=RENDERERS, help="rasterizer: auto picks the fastest available "
                         "(gsplat and inria need CUDA); default: auto")
+    parser.add_argument("--fp16", action="store_true", default=None, help="a GEM drawn by a CUDA renderer lives on "
+                        "the GPU; this keeps its bases there in float16 (half the memory each frame reads)")
     parser.add_argument("--size", metavar="N|WxH", help="image size in pixels: the window's image area, or the "
                         "video's frame size (even numbers for video); default: 512")
     parser.add_argument("--background", metavar="R,G,B", help="background colour, 0-255 each; default: 255,255,255")
@@ -220,6 +223,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         screenshot=args.screenshot,
         webcam=webcam,
         record_dir=record_dir,
+        fp16=bool(config["fp16"]),
     )
 
 
@@ -264,7 +268,7 @@ def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width:
         screenshot=args.screenshot, webcam=None, record_dir=record_dir, video=video, output_given=given,
         output_is_folder=text.endswith(("/", os.sep)), params=params, neutral_frame=neutral_frame,
         absolute=bool(config["absolute"]), layout=config["layout"], landmarks=bool(config["landmarks"]),
-        png=bool(config["png"]),
+        png=bool(config["png"]), fp16=bool(config["fp16"]),
     )
 
 
@@ -365,6 +369,21 @@ def load_as_gem(settings: Settings):
     print("livehead: building a GEM of this avatar (python -m avatar.gem build --checkpoint ... saves one)",
           file=sys.stderr)
     return build_gem(avatar).avatar
+
+
+def on_renderer_device(avatar, settings: Settings):
+    """A GEM that a CUDA rasterizer draws moves to the GPU: each frame, only the FLAME parameters cross over. Other
+    avatars, and any drawn by the CPU rasterizer, stay on the CPU (switching the window's renderer to the CPU later
+    takes the GEM's Gaussians back each frame)."""
+    import torch
+
+    from avatar.gem.avatar import GemAvatar
+    from avatar.rasterizer import available_backends
+
+    backend = available_backends()[0] if settings.renderer == "auto" else settings.renderer
+    if not isinstance(avatar, GemAvatar) or backend == "cpu":
+        return avatar
+    return avatar.to("cuda", torch.float16 if settings.fp16 else None)
 
 
 def save_avatar_file(settings: Settings) -> None:
@@ -493,7 +512,7 @@ def run_window(settings: Settings) -> None:
         raise UsageError(f"cannot write --screenshot {settings.screenshot}: choose a folder that exists and that "
                          "you can write to")
     check_renderer(settings.renderer)
-    avatar = load(settings)
+    avatar = on_renderer_device(load(settings), settings)
     timeline = None if video is None else open_video_timeline(settings, avatar, video)
     from viewer.app import ViewerApp
 

@@ -1,33 +1,39 @@
 """The CUDA rasterizers against our CPU one on the same scenes as bench_rasterizer.py: how far their images
-are from the CPU image, and their frame time. Needs CUDA; writes its section of docs/benchmarks.md.
+are from the CPU image, and their frame time. Then the demo's GEM posed on the GPU (float32 and float16 bases)
+against the same GEM posed on the CPU, alone and with each CUDA rasterizer: issue 7's goal is 500 fps at 512x512,
+rasterizing included. Needs CUDA; writes its two sections of docs/benchmarks.md.
 
     .venv/bin/python bench/bench_gpu.py
 """
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from avatar.gem.demo import load_demo_gem  # noqa: E402
 from avatar.rasterizer import available_backends, rasterize  # noqa: E402
-from bench.bench_rasterizer import BACKGROUND, demo_scene, head_scene  # noqa: E402
+from bench.bench_gem import frame_params  # noqa: E402
+from bench.bench_rasterizer import BACKGROUND, SIZE, demo_scene, head_scene  # noqa: E402
 from bench.report import REPORT, load, write_section  # noqa: E402
 
 FRAMES = 50
 
 
-def gpu_ms(gaussians, camera, backend: str) -> float:
-    """Median time of one frame, the GPU finished each time (the background is on the GPU beforehand)."""
-    background = BACKGROUND.cuda()
+def gpu_ms(frame: Callable[[], object]) -> float:
+    """Median time of one `frame()`, the GPU finished each time. The events also time the GPU's waits for the
+    CPU's kernel launches: what a frame costs, not only its kernels."""
     times = []
     for index in range(FRAMES + 5):  # five warm-up frames (gsplat compiles its kernels on first use)
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        rasterize(gaussians, camera, background, backend)
+        frame()
         end.record()
         torch.cuda.synchronize()
         if index >= 5:
@@ -43,12 +49,14 @@ def main() -> None:
     scenes.append(("demo avatar", *demo_scene()))
     lines = ["| scene | N | backend | GPU ms/frame | mean abs diff to cpu | max abs diff | pixels > 1/255 |",
              "|---|---|---|---|---|---|---|"]
+    background = BACKGROUND.cuda()
     for name, gaussians, camera in scenes:
         cpu = rasterize(gaussians, camera, BACKGROUND, "cpu").image
         on_gpu = gaussians.to("cuda")
         for backend in backends:
-            difference = (rasterize(on_gpu, camera, BACKGROUND.cuda(), backend).image.cpu() - cpu).abs()
-            lines.append(f"| {name} | {len(gaussians):,} | {backend} | {gpu_ms(on_gpu, camera, backend):.2f} "
+            difference = (rasterize(on_gpu, camera, background, backend).image.cpu() - cpu).abs()
+            ms = gpu_ms(lambda: rasterize(on_gpu, camera, background, backend))
+            lines.append(f"| {name} | {len(gaussians):,} | {backend} | {ms:.2f} "
                          f"| {difference.mean():.1e} | {difference.max():.1e} | "
                          f"{(difference.amax(dim=-1) > 1 / 255).double().mean():.2%} |")
             print(lines[-1], flush=True)
@@ -62,7 +70,47 @@ def main() -> None:
         + "\n".join(lines) + "\n"
     )
     write_section(section)
+    write_section(gem_section(backends))
     print(f"wrote {REPORT}")
+
+
+def gem_section(backends: list[str]) -> str:
+    """The demo's GEM posed on the CPU (the reference: its Gaussians go over to the GPU each frame) and on the GPU
+    with float32 and float16 bases: `gaussians(params)` alone, and with each CUDA backend at SIZE x SIZE."""
+    gem = load_demo_gem(progress=False)
+    frames = frame_params(gem, FRAMES)  # held-out expressions, jaw, eyes, a turned and moved head
+    camera, background = gem.default_camera.resized(SIZE, SIZE), BACKGROUND.cuda()
+    header = " | ".join(f"GEM + {backend} ms | fps" for backend in backends)
+    lines = [f"| GEM posed | gaussians() ms | {header} | mean / max abs diff to the CPU-posed image |",
+             "|---|---|" + "---|---|" * len(backends) + "---|"]
+    reference = None
+    with torch.inference_mode():
+        for name, avatar in (("on the CPU", gem), ("on the GPU, float32", gem.to("cuda")),
+                             ("on the GPU, float16", gem.to("cuda", torch.float16))):
+            cycle = itertools.cycle(frames)
+            cells = [f"{gpu_ms(lambda: avatar.gaussians(next(cycle))):.3f}"]
+            for backend in backends:
+                ms = gpu_ms(lambda: rasterize(avatar.gaussians(next(cycle)), camera, background, backend))
+                cells += [f"{ms:.2f}", f"**{1000 / ms:.0f}**"]
+            image = rasterize(avatar.gaussians(frames[1]), camera, background, backends[0]).image.cpu()
+            reference = image if reference is None else reference
+            difference = (image - reference).abs()
+            cells.append(f"{difference.mean():.1e} / {difference.max():.1e}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            print(lines[-1], flush=True)
+    model = gem.model
+    return (
+        f"## GEM on the GPU, {SIZE}x{SIZE}\n\n"
+        "`.venv/bin/python bench/bench_gpu.py` (this section is its second): the demo's GEM "
+        f"({len(model):,} Gaussians, components {', '.join(str(c) for c in model.counts.values())}) posed with "
+        f"{FRAMES} held-out parameter sets in turn, timed as above. On the CPU it is the reference: its Gaussians "
+        "go over to the GPU each frame. On the GPU (`GemAvatar.to`, what the window does when a CUDA backend "
+        "draws a GEM; `--fp16` for float16 bases), only the FLAME parameters go over. Issue 7's goal: 500 fps, "
+        "rasterizing included. The last column compares one frame's image (first backend) with the CPU-posed "
+        "one.\n\n"
+        f"Machine: {torch.cuda.get_device_name()}, torch {torch.__version__}; load average {load()}.\n\n"
+        + "\n".join(lines) + "\n"
+    )
 
 
 if __name__ == "__main__":

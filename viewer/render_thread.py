@@ -50,7 +50,7 @@ def display_image(render: Render, mode: str) -> torch.Tensor:
         covered = depth[alpha >= DEPTH_COVERED]
         if covered.numel() < 2:
             return torch.zeros(*alpha.shape, 3)
-        near, far = torch.quantile(covered, torch.tensor([0.01, 0.99])).tolist()
+        near, far = torch.quantile(covered, torch.tensor([0.01, 0.99], device=covered.device)).tolist()
         nearness = 1 - ((depth - near) / max(far - near, 1e-6)).clamp(0, 1)
         grey = (DEPTH_FAR_GREY + (1 - DEPTH_FAR_GREY) * nearness) * alpha
     else:

@@ -4,11 +4,13 @@ GEM poses only the root (spec §4.4): expression, jaw and eyes live in the coeff
 translation turn the whole reconstruction about the root joint, as the original's root_RT does. Its bases hold
 the head with the neck rotation taken out (§3.1: every Gaussian un-posed by the neck joint's transform), so the
 neck pose is put back as that rigid turn about the neck joint, under the root.
+
+`GemAvatar.to("cuda")` keeps every buffer on the GPU: per frame only the FLAME parameters' values cross over.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from typing import Literal
 
@@ -18,6 +20,7 @@ from torch import Tensor
 from avatar.camera import Camera
 from avatar.demo import load_demo_avatar
 from avatar.gaussians import Gaussians
+from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import GemModel, eigen_gaussians
 from avatar.gem.original_files import load_original_gem
 from models.head_model import HeadModel
@@ -42,7 +45,24 @@ class GemAvatar:
     zero_coefficients: Tensor = field(init=False, repr=False)  # (P, K)
 
     def __post_init__(self):
-        self.zero_coefficients = torch.zeros(len(self.model.parts), self.model.coefficients_per_part)
+        self.zero_coefficients = torch.zeros(len(self.model.parts), self.model.coefficients_per_part,
+                                             device=self.device)
+
+    @property
+    def device(self) -> torch.device:
+        """Where its buffers live, and its Gaussians come out."""
+        return self.model.colors.device
+
+    def to(self, device, basis_dtype: torch.dtype | None = None) -> GemAvatar:
+        """A copy whose buffers live on `device`, the bases' sigma-scaled rows in `basis_dtype` (torch.float16 or
+        bfloat16 halve what each frame reads; None: float32). Its Gaussians stay float32. The head model, camera
+        and timeline stay on the CPU, where the tracker and the window use them."""
+        def moved(tensor: Tensor | None) -> Tensor | None:
+            return None if tensor is None else tensor.to(device)
+
+        mapper = self.mapper.to(device) if isinstance(self.mapper, EigenMapper) else self.mapper
+        return replace(self, model=self.model.to(device, basis_dtype), mapper=mapper, root_joint=moved(self.root_joint),
+                       frozen_gaussians=moved(self.frozen_gaussians), neck_joint=moved(self.neck_joint))
 
     @staticmethod
     def from_original(path: str | PathLike, regressor: str | PathLike | None | Literal[False] = None) -> GemAvatar:
@@ -63,19 +83,22 @@ class GemAvatar:
 
     def root_transform(self, params: FlameParams) -> Tensor:
         """(4, 4) [R, J0 - R J0 + t] [N, J1 - N J1]: the neck rotation N about the neck joint, then the global
-        rotation R about the root joint, then the translation t (FLAME's chain: the neck is the root's child)."""
-        rotations = axis_angle_to_matrix(params.pose[:2].to(torch.float32))  # (2, 3, 3) global, neck
+        rotation R about the root joint, then the translation t (FLAME's chain: the neck is the root's child).
+        On the avatar's device, wherever the parameters are."""
+        device = self.device
+        rotations = axis_angle_to_matrix(params.pose[:2].to(device, torch.float32))  # (2, 3, 3) global, neck
         neck_joint = self.root_joint if self.neck_joint is None else self.neck_joint
-        root, neck = torch.eye(4), torch.eye(4)
+        root, neck = torch.eye(4, device=device), torch.eye(4, device=device)
         root[:3, :3], neck[:3, :3] = rotations
-        root[:3, 3] = self.root_joint - rotations[0] @ self.root_joint + params.translation.to(torch.float32)
+        root[:3, 3] = self.root_joint - rotations[0] @ self.root_joint + params.translation.to(device, torch.float32)
         neck[:3, 3] = neck_joint - rotations[1] @ neck_joint
         return root @ neck
 
     def gaussians(self, params: FlameParams) -> Gaussians:
-        coefficients = self.zero_coefficients if self.mapper is None else self.mapper(params)
+        """Float32 Gaussians on the avatar's device, from parameters on any device."""
+        coefficients = self.zero_coefficients if self.mapper is None else self.mapper(params).to(self.device)
         if params.eigen is not None:
-            coefficients = coefficients + params.eigen.to(torch.float32)
+            coefficients = coefficients + params.eigen.to(self.device, torch.float32)
         g = eigen_gaussians(self.model, coefficients, self.root_transform(params), self.frozen_gaussians)
         return Gaussians(means=g.means, opacities=g.opacities, colors=self.model.colors, quats=g.quats,
                          scales=g.scales)

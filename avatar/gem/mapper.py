@@ -12,7 +12,7 @@ or 0.028 as a correction on top of the plain map: not clearly better, so there i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -28,7 +28,7 @@ DEFAULT_RIDGE = 1e-4  # on standardised features, times the number of frames: sm
 def flame_features(expression: Tensor, pose: Tensor, jaw_products: bool) -> Tensor:
     """(B, E) expression, (B, 5, 3) axis-angle pose -> (B, E + 27 [+ 9 E]) mapper features."""
     rotations = axis_angle_to_matrix(pose[:, DRIVING_JOINTS].to(expression.dtype))  # (B, 3, 3, 3)
-    turns = (rotations - torch.eye(3, dtype=rotations.dtype)).flatten(2)  # (B, 3, 9)
+    turns = (rotations - torch.eye(3, dtype=rotations.dtype, device=rotations.device)).flatten(2)  # (B, 3, 9)
     features = [expression, turns.flatten(1)]
     if jaw_products:
         features.append((expression[:, :, None] * turns[:, None, 0]).flatten(1))
@@ -55,12 +55,15 @@ class EigenMapper:
             raise ValueError(f"eigen mapper weight {tuple(self.weight.shape)} and bias {tuple(self.bias.shape)} do "
                              f"not match {expected} for {self.num_expressions} expressions and shape {self.shape}")
 
+    def to(self, device) -> EigenMapper:
+        return replace(self, weight=self.weight.to(device), bias=self.bias.to(device))
+
     def __call__(self, params: FlameParams) -> Tensor:
-        """(P, K) coefficients for one frame's FLAME parameters."""
+        """(P, K) coefficients for one frame's FLAME parameters, on the mapper's device (wherever they are)."""
         if params.expression.shape[0] != self.num_expressions:
             raise ValueError(f"the eigen mapper was fitted on {self.num_expressions} expression coefficients, "
                              f"but these parameters have {params.expression.shape[0]}")
-        features = flame_features(params.expression[None].to(self.weight.dtype), params.pose[None],
+        features = flame_features(params.expression[None].to(self.weight), params.pose[None].to(self.weight.device),
                                   self.jaw_products)[0]
         return torch.addmv(self.bias, self.weight, features).view(self.shape)
 

@@ -4,12 +4,14 @@ Every attribute of every part is linear in its coefficients: X = c (sigma * B) +
 product per attribute and part. The attributes are stored activated (positions, opacities, scales and unit
 quaternions as the rasterizer takes them), so nothing is exponentiated after reconstruction; quaternions are
 normalised. Coefficients are in standard deviations (sigma units): 0 is the mean avatar, +-3 the usual range.
+The model can live on the GPU with its sigma-scaled rows in half precision (`GemModel.to`): those rows are what
+each frame reads, so half the bytes; the products are added to float32 means, and the Gaussians are float32.
 `reference.py` is the direct float64 form of the same maths that this must agree with.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -33,6 +35,13 @@ class EigenBasis:
     def __post_init__(self):
         self.scaled = self.sigma[:, None] * self.components
 
+    def to(self, device, dtype: torch.dtype | None = None) -> EigenBasis:
+        """A copy on `device`, its sigma-scaled rows in `dtype` (float16, bfloat16; None: float32 as built)."""
+        basis = replace(self, components=self.components.to(device), sigma=self.sigma.to(device),
+                        mean=self.mean.to(device))
+        basis.scaled = basis.scaled.to(dtype=dtype)
+        return basis
+
 
 @dataclass
 class GemModel:
@@ -50,6 +59,12 @@ class GemModel:
 
     def __len__(self) -> int:
         return self.colors.shape[0]
+
+    def to(self, device, basis_dtype: torch.dtype | None = None) -> GemModel:
+        """A copy on `device`, the sigma-scaled rows in `basis_dtype` (see `EigenBasis.to`)."""
+        bases = {attribute: tuple(basis.to(device, basis_dtype) for basis in bases)
+                 for attribute, bases in self.bases.items()}
+        return replace(self, bases=bases, colors=self.colors.to(device), tex_map=self.tex_map.to(device))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -101,7 +116,8 @@ def eigen_gaussians(model: GemModel, coefficients: Tensor, root: Tensor | None =
     """Reconstruct the Gaussians.
 
     coefficients: (P, K) sigma units, one row per part, sliced as `model.coefficient_slices()`.
-    root: (4, 4) rigid transform applied last (positions R p + t, quaternions q(R) * q with w >= 0), or None.
+    root: (4, 4) rigid transform applied last (positions R p + t, quaternions q(R) * q with w >= 0), or None;
+        on the model's device.
     frozen_gaussians: (N,) bool, Gaussians held at their mean in every attribute. GEM's test-time masking is
         this in both its modes: the hair Gaussians in full mode, whole parts (`model.gaussians_of_parts`) in
         parts mode, which is the same as zero coefficients for those parts.
@@ -113,7 +129,11 @@ def eigen_gaussians(model: GemModel, coefficients: Tensor, root: Tensor | None =
         start = 0
         for p, basis in enumerate(model.bases[attribute]):
             rows = values[start:start + basis.mean.shape[0] // values.shape[1]]
-            torch.addmv(basis.mean, basis.scaled.T, coefficients[p, slices[attribute]], out=rows.view(-1))
+            weights = coefficients[p, slices[attribute]]
+            if basis.scaled.dtype == values.dtype:
+                torch.addmv(basis.mean, basis.scaled.T, weights, out=rows.view(-1))
+            else:  # half-precision rows: the product in their precision, added to the float32 mean
+                torch.add(basis.mean, basis.scaled.T @ weights.to(basis.scaled.dtype), out=rows.view(-1))
             start += rows.shape[0]
         if frozen_gaussians is not None:
             values = torch.where(frozen_gaussians[:, None], model.rest[attribute], values)
@@ -123,7 +143,8 @@ def eigen_gaussians(model: GemModel, coefficients: Tensor, root: Tensor | None =
     if root is not None:
         means = means @ root[:3, :3].T + root[:3, 3]
         # q(R) * q for every q at once: the product with a fixed left factor is a 4x4 matrix
-        left = quaternion_multiply(matrix_to_quaternion(root[:3, :3]), torch.eye(4, dtype=quats.dtype))  # (4, 4)
+        left = quaternion_multiply(matrix_to_quaternion(root[:3, :3]),
+                                   torch.eye(4, dtype=quats.dtype, device=quats.device))  # (4, 4)
         quats = quats @ left
         quats = torch.where(quats[:, :1] < 0, -quats, quats)  # pytorch3d's quaternion_multiply standardises
     return EigenGaussians(means, quats, out["scales"], out["opacity"][:, 0])
