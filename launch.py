@@ -329,10 +329,10 @@ def check_renderer(name: str) -> None:
 def announce_first_compile(name: str, tracking: bool = False) -> None:
     """Rendering (and tracking) is about to start: say so if the CPU rasterizer or the tracker's fit has to
     compile first (a fresh checkout)."""
-    from avatar.rasterizer import available_backends
+    from avatar.rasterizer import resolve_backend
     from avatar.rasterizer.cpu import is_compiled
 
-    if (available_backends()[0] if name == "auto" else name) == "cpu" and not is_compiled():
+    if resolve_backend(name) == "cpu" and not is_compiled():
         print("livehead: compiling the CPU rasterizer, once (about 15 s)", file=sys.stderr)
     if tracking:
         from tracking.fit import is_compiled as fit_is_compiled
@@ -378,10 +378,9 @@ def on_renderer_device(avatar, settings: Settings):
     import torch
 
     from avatar.gem.avatar import GemAvatar
-    from avatar.rasterizer import available_backends
+    from avatar.rasterizer import resolve_backend
 
-    backend = available_backends()[0] if settings.renderer == "auto" else settings.renderer
-    if not isinstance(avatar, GemAvatar) or backend == "cpu":
+    if not isinstance(avatar, GemAvatar) or resolve_backend(settings.renderer) == "cpu":
         return avatar
     return avatar.to("cuda", torch.float16 if settings.fp16 else None)
 
@@ -496,7 +495,8 @@ def open_video_timeline(settings: Settings, avatar, video):
                           ("--neutral-frame", settings.neutral_frame)):
         if value is not None:
             command += [option, str(value)]
-    flags = (("--absolute", settings.absolute), ("--landmarks", settings.landmarks), ("--png", job.png))
+    flags = (("--absolute", settings.absolute), ("--landmarks", settings.landmarks), ("--png", job.png),
+             ("--gem", settings.gem), ("--fp16", settings.fp16))  # the export draws the avatar the window shows
     timeline.export_command = command + [flag for flag, on in flags if on]
     return timeline
 
@@ -518,7 +518,8 @@ def run_window(settings: Settings) -> None:
 
     app = ViewerApp(avatar, settings.width, settings.height, settings.background, settings.renderer,
                     webcam=settings.webcam, record_dir=settings.record_dir, video=timeline)
-    announce_first_compile(settings.renderer, tracking=settings.webcam is not None)
+    if video is None:  # a video's timeline said so before tracking it
+        announce_first_compile(settings.renderer, tracking=settings.webcam is not None)
     app.run(screenshot=settings.screenshot)
 
 

@@ -8,6 +8,8 @@ from torch import Tensor
 
 from models.rotation import matrix_to_quaternion
 
+SCALE_FLOOR = 1e-7  # smaller scales (and eigenvalues below its square) are raised to it: a log stays finite
+
 
 @dataclass
 class Gaussians:
@@ -66,7 +68,7 @@ def quaternion_to_matrix(q: Tensor) -> Tensor:
     ).reshape(q.shape[:-1] + (3, 3))
 
 
-def decompose_covariances(covariances: Tensor, floor: float) -> tuple[Tensor, Tensor]:
+def decompose_covariances(covariances: Tensor, floor: float = SCALE_FLOOR) -> tuple[Tensor, Tensor]:
     """(N, 3, 3) covariances -> unit quaternions and scales with R(q) diag(s^2) R(q)^T = covariance (eigenvalues
     below floor^2 raised to it)."""
     eigenvalues, vectors = torch.linalg.eigh((covariances + covariances.transpose(1, 2)) / 2)

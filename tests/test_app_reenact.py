@@ -140,7 +140,7 @@ def test_the_video_is_the_timeline_with_its_frames_in_the_feed(display, opened, 
     closed, open_ = int(np.nanargmin(opening[:8])), int(np.nanargmax(opening))
     assert opening[open_] > 0.05 > opening[closed]
     result = run(["-c", DRIVE, str(folder), str(opened["clip"]), str(closed), str(open_)], display)
-    assert "using the tracking in" in result.stdout and "tracking:" not in result.stderr  # tracked once, reused
+    assert "using the tracking in" in result.stderr and "tracking:" not in result.stderr  # tracked once, reused
     result = json.loads(result.stdout.strip().splitlines()[-1])
     seen = np.load(folder / "seen.npz")
 

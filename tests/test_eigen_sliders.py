@@ -2,8 +2,6 @@
 import json
 import textwrap
 
-import pytest
-
 from avatar.gem.avatar import GemAvatar
 from tests.test_app import display, run  # noqa: F401 - display is a fixture
 from tests.test_gem_original import FIXTURE_FILES, needs_fixture, write_gem

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from avatar import Avatar
-from avatar.rasterizer import available_backends
+from avatar.rasterizer import available_backends, resolve_backend
 from models.params import FlameParams
 from viewer import overlay, panel
 from viewer.controls import (POSE_CONTROLS, SliderValues, controls_from_params, expression_labels, matches_filter,
@@ -64,7 +64,7 @@ class ViewerApp:
                  webcam: str | int | os.PathLike | LiveDriver | None = None, record_dir: str | os.PathLike = ".",
                  video: VideoTimeline | None = None):
         self.avatar = avatar
-        self.backend = available_backends()[0] if backend == "auto" else backend
+        self.backend = resolve_backend(backend)
         self.background = torch.tensor(background, dtype=torch.float32) / 255
         self.render_mode = "RGB"
         home = avatar.default_camera

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatar.gaussians import Gaussians, decompose_covariances, quaternion_to_matrix
+from avatar.gaussians import SCALE_FLOOR, Gaussians, decompose_covariances, quaternion_to_matrix
 from models.atomic_file import replaced_atomically
 
 SH_C0 = 0.28209479177387814  # the degree-0 spherical harmonic, 1 / (2 sqrt(pi))
@@ -30,7 +30,6 @@ PROPERTIES = (
 )
 REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
             "rot_0", "rot_1", "rot_2", "rot_3")
-SCALE_FLOOR = 1e-7  # smaller scales (and eigenvalues below its square) are raised to it: log stays finite
 OPACITY_EPS = 1e-6  # opacities are clamped into [eps, 1 - eps] before the logit
 UNIT_TOLERANCE = 1e-5  # quaternions with |q|^2 this close to 1 are written as they are (normalised)
 
@@ -126,7 +125,7 @@ def _rotations_and_scales(gaussians: Gaussians) -> tuple[torch.Tensor, torch.Ten
         covariances = rs @ rs.transpose(1, 2)
     else:
         covariances = gaussians.covars.detach().cpu().double()
-    return decompose_covariances(covariances, SCALE_FLOOR)
+    return decompose_covariances(covariances)
 
 
 def _read_header(path: Path, file) -> tuple[list[tuple[str, int, list[tuple[str, str | None]]]], str]:

@@ -245,8 +245,6 @@ class VideoInput:
 def open_input(job: Job, options: ReenactOptions) -> VideoInput:
     """What can be checked without the avatar: the video opens, `--neutral-frame` is within it, `--params` is a
     tracking of as many frames. Raises ReenactError."""
-    from tracking.sequence_file import SequenceFileError, load_tracked_sequence
-
     source = open_video(job.video)
     try:
         info = probe(job.video, source.fps)

@@ -135,10 +135,10 @@ class VideoFrames:
     def _keep_frame(self, index: int, image: np.ndarray | None) -> None:
         if index >= self.count:
             return
-        if image is None:  # black, at the size of the frames around it
-            height, width = next(iter(self._cache.values())).shape[:2] if self._cache else (2, 2)
-            image = np.zeros((height, width, 3), np.uint8)
-        with self._changed:
+        with self._changed:  # the GUI thread reorders the cache as it reads
+            if image is None:  # black, at the size of the frames around it
+                height, width = next(iter(self._cache.values())).shape[:2] if self._cache else (2, 2)
+                image = np.zeros((height, width, 3), np.uint8)
             if not self._cache:
                 self._keep = max(PREFETCH + 2, CACHE_BYTES // image.nbytes)
             self._cache[index] = image

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ def open_video_timeline(avatar: Avatar, video: VideoInput, options: ReenactOptio
     if video.replay is None:
         saved = saved_tracking(video.job, video.expected, avatar.head.num_expressions)
         if saved is not None:
-            print(f"using the tracking in {saved[0]} (delete it to track the video again)")
+            print(f"livehead: using the tracking in {saved[0]} (delete it to track the video again)", file=sys.stderr)
             video = dataclasses.replace(video, replay=saved[1])
             options = dataclasses.replace(options, params=saved[0])
     driven = drive_video(avatar, video, options, keep_landmarks=True)

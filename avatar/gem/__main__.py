@@ -135,7 +135,7 @@ def run_fit_mapper(args) -> int:
                          "beside it; a livehead GEM file needs a timeline with eigen coefficients)")
     track = gem.timeline.eigen  # what each frame shows: the mapper's coefficients plus the frame's own
     if gem.mapper is not None:
-        track = track + torch.stack([gem.mapper(gem.timeline.frame(i)) for i in range(len(gem.timeline))])
+        track = track + gem.mapper.predict(gem.timeline)
     params = read_flame_sequence(Path(args.params))
     if len(params) != track.shape[0]:
         raise ValueError(f"{args.params} has {len(params)} frames but {args.gem}'s coefficient track has "
@@ -146,9 +146,10 @@ def run_fit_mapper(args) -> int:
                          f"driven through a head model with {gem.head.num_expressions}; track the frames with that "
                          "head model")
     mapper = EigenMapper.fit(params, track)
-    residual = (mapper.predict(params) - track).square().mean() / track.var(0).mean()
+    missed = track - mapper.predict(params)
+    residual = missed.square().mean() / track.var(0).mean()
     # The timeline keeps playing the track exactly: each frame's tracked FLAME, plus what the mapper misses.
-    save_gem(replace(gem, mapper=mapper, timeline=replace(params, eigen=track - mapper.predict(params))), args.output)
+    save_gem(replace(gem, mapper=mapper, timeline=replace(params, eigen=missed)), args.output)
     print(f"fitted the mapper on {len(params)} frames: it leaves {100 * float(residual):.2f} % of the coefficients' "
           f"variance unexplained on them; wrote {args.output}")
     return 0

@@ -20,7 +20,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from avatar import Avatar
-from avatar.gaussians import decompose_covariances, quaternion_to_matrix
+from avatar.gaussians import SCALE_FLOOR, decompose_covariances, quaternion_to_matrix
 from avatar.gem.avatar import GemAvatar
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import ATTRIBUTES, CHANNELS, EigenBasis, GemModel
@@ -34,7 +34,6 @@ JAW_OPEN = (0.0, math.radians(25))
 JAW_SIDE = math.radians(10)
 EYES_TURN, EYES_UP = math.radians(25), math.radians(20)
 EYES_APART = math.radians(3)  # each eye's own deviation from the shared gaze (vergence, tracking noise)
-SCALE_FLOOR = 1e-7  # eigenvalues below its square are raised to it (decompose_covariances)
 REGION_OF_JOINT = ("head", "head", "jaw", "eyes", "eyes")  # FLAME's joints: global, neck, jaw, left/right eye
 
 
@@ -82,7 +81,7 @@ def build_gem(avatar: Avatar, counts: dict[str, int] = ORIGINAL_COUNTS, samples:
         mapper = EigenMapper.fit(params, coefficients)
         joints = head.joint_regressor[:2] @ head.v_template  # where FLAME's global and neck rotations turn
         gem = GemAvatar(model=model, head=head, default_camera=avatar.default_camera, mapper=mapper,
-                        root_joint=joints[0].clone(), frozen_gaussians=None, timeline=avatar.timeline,
+                        root_joint=joints[0].clone(), timeline=avatar.timeline,
                         expression_range=avatar.expression_range, neck_joint=joints[1].clone())
     return GemBuild(gem, params, coefficients, order, explained)
 
@@ -127,7 +126,7 @@ def sampled_attributes(avatar: Avatar, params: FlameSequence, progress: bool = T
     equivalent forms would spend its components on the jumps.
     """
     rest = avatar.gaussians(params.frame(0))
-    rest_quats, _ = decompose_covariances(rest.covariances(), SCALE_FLOOR)
+    rest_quats, _ = decompose_covariances(rest.covariances())
     n, count = len(rest), len(params)
     values = {attribute: torch.empty(count, n, CHANNELS[attribute]) for attribute in ATTRIBUTES}
     for s in tqdm(range(count), desc="sampling the avatar", unit="sample", disable=not progress, leave=False):
@@ -156,7 +155,7 @@ def aligned_decomposition(covariances: Tensor, rest_quats: Tensor) -> tuple[Tens
 
 def aligned_decomposition_reference(covariances: Tensor, rest_quats: Tensor) -> tuple[Tensor, Tensor]:
     """`aligned_decomposition` by torch's eigen-solver and a search over the 24 proper signed permutations."""
-    quats, scales = decompose_covariances(covariances, SCALE_FLOOR)
+    quats, scales = decompose_covariances(covariances)
     axes = quaternion_to_matrix(quats)
     overlap = quaternion_to_matrix(rest_quats).transpose(1, 2) @ axes  # (N, 3, 3)
     best = SIGNED_PERMUTATIONS[torch.einsum("nij,gji->ng", overlap, SIGNED_PERMUTATIONS).argmax(1)]  # (N, 3, 3)

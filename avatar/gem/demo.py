@@ -21,7 +21,10 @@ from avatar.gem.avatar import GemAvatar
 DEMO_COUNTS = {"geometry": 32, "opacity": 0, "scales": 16, "rotation": 16}
 DEMO_SAMPLES = 128
 DEMO_SEED = 0
-BUILD_SOURCES = ("build.py", "mapper.py", "file.py")  # avatar/gem/*: the code whose output is cached
+# the code whose output is cached: the GEM's own, and what the demo avatar's Gaussians come from
+BUILD_SOURCES = tuple(Path(__file__).parent.glob("*.py")) + tuple(
+    Path(__file__).parents[2] / name for name in ("avatar/rigged.py", "avatar/gaussians.py", "models/head_model.py",
+                                                    "models/rotation.py"))
 
 
 def cache_folder() -> Path:
@@ -32,8 +35,8 @@ def cache_folder() -> Path:
 def demo_gem_path() -> Path:
     digest = hashlib.sha256(DEMO_AVATAR_PATH.read_bytes())
     digest.update(json.dumps([DEMO_COUNTS, DEMO_SAMPLES, DEMO_SEED], sort_keys=True).encode())
-    for name in BUILD_SOURCES:
-        digest.update((Path(__file__).parent / name).read_bytes())
+    for source in sorted(BUILD_SOURCES):
+        digest.update(source.read_bytes())
     return cache_folder() / f"demo_gem_{digest.hexdigest()[:16]}.npz"
 
 

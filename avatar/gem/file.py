@@ -24,11 +24,11 @@ from avatar.errors import AvatarError
 from avatar.gem.avatar import GemAvatar
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import ATTRIBUTES, CHANNELS, EigenBasis, GemModel
+from avatar.rigged import KIND_KEY
 from models.atomic_file import replaced_atomically
 from models.head_model_file import HeadModelError, head_model_arrays, head_model_from_arrays, read_npz, save_npz
 from models.params import FlameSequence
 
-KIND_KEY = "livehead_avatar_kind"
 FORMAT_VERSION = 1
 WHAT_TO_DO = "give a GEM file written by livehead (python -m avatar.gem build)"
 

@@ -69,7 +69,7 @@ class EigenMapper:
 
     def predict(self, sequence: FlameSequence) -> Tensor:
         """(F, P, K) coefficients for every frame of `sequence`."""
-        features = flame_features(sequence.expression.to(self.weight.dtype), sequence.pose, self.jaw_products)
+        features = flame_features(sequence.expression.to(self.weight), sequence.pose.to(self.weight), self.jaw_products)
         return torch.addmm(self.bias, features, self.weight.T).view(len(sequence), *self.shape)
 
     @staticmethod

@@ -36,10 +36,10 @@ class EigenBasis:
         self.scaled = self.sigma[:, None] * self.components
 
     def to(self, device, dtype: torch.dtype | None = None) -> EigenBasis:
-        """A copy on `device`, its sigma-scaled rows in `dtype` (float16, bfloat16; None: float32 as built)."""
-        basis = replace(self, components=self.components.to(device), sigma=self.sigma.to(device),
-                        mean=self.mean.to(device))
-        basis.scaled = basis.scaled.to(dtype=dtype)
+        """A copy whose sigma-scaled rows (in `dtype`: float16, bfloat16; None: float32 as built) and mean are on
+        `device`: what a frame reads. The components and sigma, which only projecting and saving read, stay."""
+        basis = replace(self, mean=self.mean.to(device))
+        basis.scaled = basis.scaled.to(device, dtype)
         return basis
 
 

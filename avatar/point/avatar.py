@@ -22,11 +22,11 @@ from avatar.point.experiment import Experiment
 from avatar.point.head import canonical_pose, checkpoint_head_model
 from avatar.point.networks import FusedGaussianNetwork, deformer_network, geometry_network, layers
 from avatar.point.original import SCALE_MAX, ghost_bone
+from avatar.rigged import KIND_KEY
 from models.head_model import HeadModel, joint_transforms
 from models.head_model_file import HeadModelError, head_model_arrays, head_model_from_arrays, save_npz
 from models.params import FlameParams, FlameSequence
 
-KIND_KEY = "livehead_avatar_kind"
 CHUNK = 20_000  # points per step of the load-time networks: bounds their memory, drives the progress bar
 FRAME_CHUNK = 4096  # points per step of the per-frame work
 ARRAY_KEYS = ("rest_points", "canonical_points", "blend_dirs", "skin_weights", "base_attributes",

@@ -38,6 +38,11 @@ def available_backends() -> list[str]:
     return list(_available())
 
 
+def resolve_backend(backend: str) -> str:
+    """The backend that `backend` names: "auto" is the best available."""
+    return _available()[0] if backend == "auto" else backend
+
+
 @functools.cache  # what is installed does not change while we run; rasterize() asks every frame
 def _available() -> tuple[str, ...]:
     cuda = torch.cuda.is_available()
@@ -74,8 +79,7 @@ def rasterize(
     problem = backend_problem(backend)
     if problem:
         raise ValueError(problem)
-    if backend == "auto":
-        backend = _available()[0]
+    backend = resolve_backend(backend)
     device = gaussians.means.device
     if backend == "inria":
         from avatar.rasterizer.inria_backend import rasterize_inria as run
