@@ -37,8 +37,13 @@ K_MARGIN = 1e-6  # added to k: moves the ellipse's edge by ~1e-7 px, ~1e5 times 
 # mean (u, v) in pixels, camera-space z, opacity, colour, conic Q = (QA, QB, QC) = inverse 2D covariance,
 # and the ellipse d^T Q d <= k: each pixel row y (dy = v - y) holds it over x = u - SLOPE dy +- sqrt(HW0 -
 # HW1 dy^2); it spans |dy| <= EY (inf: Q is not positive definite, no bound) and is leftmost at dy = DY_LEFT.
-U, V, Z, OPACITY, R, G, B, QA, QB, QC, SLOPE, HW0, HW1, EY, DY_LEFT = range(15)
-COLUMNS = 15
+# Where it is bounded, STEP_X, STEP_XY, STEP_Y = exp(-QA), exp(-QB), exp(-QC): how exp(power)'s ratios between
+# neighbouring pixels change from pixel to pixel (see _composite_bounded).
+U, V, Z, OPACITY, R, G, B, QA, QB, QC, SLOPE, HW0, HW1, EY, DY_LEFT, STEP_X, STEP_XY, STEP_Y = range(18)
+COLUMNS = 18
+# A tile's accumulators while it composites, planes of one flat array (one base address in the pixel loop):
+# colour, weighted depth and transmittance T of pixel p at pixels[plane + p].
+RED, GREEN, BLUE, DEPTH, TRANSMITTANCE = (plane * TILE * TILE for plane in range(5))
 # Only prange loops run in parallel: numba would also turn array expressions into parallel loops, each
 # compiled on its own (seconds of first-run compile for nothing at these sizes).
 PRANGE_ONLY = {
@@ -189,6 +194,7 @@ def _project(means, quats, scales, covars, opacities, colors, view, fx, fy, cx, 
             k = 2.0 * math.log(255.0 * opacity) + K_MARGIN
             row[SLOPE], row[HW0], row[HW1] = cov_xy / cov_yy, det * k / cov_yy, det / (cov_yy * cov_yy)
             row[EY], row[DY_LEFT] = math.sqrt(k * cov_yy), cov_xy * math.sqrt(k / cov_xx)
+            row[STEP_X], row[STEP_XY], row[STEP_Y] = math.exp(-row[QA]), math.exp(-row[QB]), math.exp(-row[QC])
     return room
 
 
@@ -357,30 +363,32 @@ def _composite(table, tile_starts, tile_entries, width, height, background, thre
     alpha = np.empty((height, width), np.float32)
     depth = np.empty((height, width), np.float32)
     tiles = _heaviest_first(tile_starts)  # dealt round-robin, so that the threads finish together
+    most = tile_starts[tiles[0] + 1] - tile_starts[tiles[0]] if tiles.shape[0] > 0 else 0
     for thread in prange(threads):
-        color = np.empty((TILE * TILE, 3))
-        weighted_depth = np.empty(TILE * TILE)
-        transmittance = np.empty(TILE * TILE)
+        pixels = np.empty(5 * TILE * TILE)
         live = np.empty(TILE, np.int64)  # per tile row, a bit per pixel that is still compositing
+        rows = np.empty((most, COLUMNS))
+        spans = np.empty((2, TILE), np.int64)
         for k in range(thread, tiles.shape[0], threads):
             tile = tiles[k]
             left, top = (tile % grid_x) * TILE, (tile // grid_x) * TILE
             last_x, last_y = min(left + TILE, width) - 1, min(top + TILE, height) - 1
-            color[:] = 0.0
-            weighted_depth[:] = 0.0
-            transmittance[:] = 1.0
+            pixels[:TRANSMITTANCE] = 0.0
+            pixels[TRANSMITTANCE:] = 1.0
             live[:] = (1 << (last_x - left + 1)) - 1
             _composite_tile(
-                table, tile_entries[tile_starts[tile]:tile_starts[tile + 1]], left, top, last_x, last_y,
-                color, weighted_depth, transmittance, live,
+                table, tile_entries[tile_starts[tile]:tile_starts[tile + 1]], rows, spans, left, top, last_x, last_y,
+                pixels, live,
             )
             for y in range(top, last_y + 1):
                 for x in range(left, last_x + 1):
                     p = (y - top) * TILE + (x - left)
-                    for c in range(3):
-                        image[y, x, c] = color[p, c] + transmittance[p] * background[c]
-                    alpha[y, x] = 1.0 - transmittance[p]
-                    depth[y, x] = weighted_depth[p]
+                    t = pixels[TRANSMITTANCE + p]
+                    image[y, x, 0] = pixels[RED + p] + t * background[0]
+                    image[y, x, 1] = pixels[GREEN + p] + t * background[1]
+                    image[y, x, 2] = pixels[BLUE + p] + t * background[2]
+                    alpha[y, x] = 1.0 - t
+                    depth[y, x] = pixels[DEPTH + p]
     return image, alpha, depth
 
 
@@ -398,60 +406,132 @@ def _heaviest_first(tile_starts):
 
 
 @njit(cache=True)
-def _composite_tile(table, entries, left, top, last_x, last_y, color, weighted_depth, transmittance, live):
-    """The 3DGS per-pixel loop, Gaussian-major: each Gaussian updates the live tile pixels inside its ellipse."""
+def _composite_tile(
+    table, entries, rows, spans, left, top, last_x, last_y, pixels, live
+):
+    """The 3DGS per-pixel loop, Gaussian-major: each Gaussian updates the live tile pixels inside its ellipse.
+    rows (>= len(entries), COLUMNS) and spans (2, TILE) int64 are working space."""
+    # The tile's table rows side by side first: scattered rows read in one pass of independent loads, rather
+    # than a cache miss at each Gaussian's turn.
+    for k in range(entries.shape[0]):
+        entry = entries[k]
+        for c in range(COLUMNS):
+            rows[k, c] = table[entry, c]
     remaining = (last_x - left + 1) * (last_y - top + 1)
-    for s in entries:
-        row = table[s]
-        u, v, z, opacity, qa, qb, qc = row[U], row[V], row[Z], row[OPACITY], row[QA], row[QB], row[QC]
-        bounded = row[EY] != np.inf
-        y0, y1 = top, last_y
-        if bounded:
-            y0, y1 = _ceil_in(v - row[EY], top, last_y), _floor_in(v + row[EY], top, last_y)
-        step = math.exp(-qa)  # exp of power's second difference along x
-        for y in range(y0, y1 + 1):
-            bits = live[y - top]
-            if bits == 0:
-                continue
-            dy = v - y
-            x0, x1 = left, last_x
-            if bounded:
-                x0, x1 = _ceil_in(_edge(row, dy, -1.0), left, last_x), _floor_in(_edge(row, dy, 1.0), left, last_x)
-                if x0 > x1 or bits & ((2 << (x1 - left)) - (1 << (x0 - left))) == 0:
-                    continue
-            # exp(power) along the row by products, as power is quadratic in x: two exps a row, not one a
-            # pixel (within ~1e-14 of exp(power) over 16 pixels; float32 3DGS is within ~1e-7)
-            dx = u - x0
-            gauss = math.exp(-0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy)
-            ratio = math.exp(qa * dx - 0.5 * qa + qb * dy)
-            for x in range(x0, x1 + 1):
-                g = gauss
-                gauss *= ratio
-                ratio *= step
-                if (bits >> (x - left)) & 1 == 0:
-                    continue
-                if not bounded:  # Q is not positive definite: power may be positive, or large
-                    dx = u - x
-                    power = -0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy
-                    if power > 0.0:
-                        continue
-                    g = math.exp(power)
-                a = min(0.99, opacity * g)
-                if a < 1.0 / 255.0:
-                    continue
-                p = (y - top) * TILE + (x - left)
-                t = transmittance[p]
-                test_t = t * (1.0 - a)
-                if test_t < 1e-4:  # saturated: this Gaussian is not added and the pixel is finished
-                    bits ^= 1 << (x - left)
-                    remaining -= 1
-                    continue
-                w = a * t
-                color[p, 0] += row[R] * w
-                color[p, 1] += row[G] * w
-                color[p, 2] += row[B] * w
-                weighted_depth[p] += z * w
-                transmittance[p] = test_t
-            live[y - top] = bits
+    for k in range(entries.shape[0]):
+        if rows[k, EY] == np.inf:
+            remaining = _composite_unbounded(rows, k, left, top, last_x, last_y, pixels, live, remaining)
+        else:
+            remaining = _composite_bounded(
+                rows, k, spans, left, top, last_x, last_y, pixels, live, remaining
+            )
         if remaining == 0:
             return
+
+
+@njit(cache=True, inline="always")
+def _composite_bounded(rows, k, spans, left, top, last_x, last_y, pixels, live, remaining):
+    """Gaussian rows[k] (Q positive definite) on the live tile pixels inside its ellipse; returns how many
+    pixels remain live. exp(power) is carried from pixel to pixel by products, as power is quadratic in x and y:
+    along a row, E(x + 1) = E(x) RX, with RX(x + 1) = RX(x) exp(-QA); from row to row, E(y + 1) = E(y) RY, with
+    RY(y + 1) = RY(y) exp(-QC), and RX, RY gain exp(-QB) per step in the other direction. Three exps start
+    the Gaussian, and again after any row without pixels; between, values stay within the ellipse or a pixel
+    of it, so nothing under- or overflows (within ~1e-14 of exp(power); float32 3DGS is within ~1e-7)."""
+    u, v, z, opacity = rows[k, U], rows[k, V], rows[k, Z], rows[k, OPACITY]
+    qa, qb, qc = rows[k, QA], rows[k, QB], rows[k, QC]
+    step_x, step_xy, step_y = rows[k, STEP_X], rows[k, STEP_XY], rows[k, STEP_Y]
+    y0, y1 = _ceil_in(v - rows[k, EY], top, last_y), _floor_in(v + rows[k, EY], top, last_y)
+    # each row's span first: independent square roots, in flight together
+    for y in range(y0, y1 + 1):
+        dy = v - y
+        middle = u - rows[k, SLOPE] * dy
+        half = math.sqrt(max(0.0, rows[k, HW0] - rows[k, HW1] * dy * dy))
+        spans[0, y - top], spans[1, y - top] = _ceil_in(middle - half, left, last_x), _floor_in(middle + half, left, last_x)
+    anchored = False  # gauss, ratio_x, ratio_y hold E, RX, RY at pixel (at_x, y - 1)
+    at_x, gauss, ratio_x, ratio_y = 0, 0.0, 0.0, 0.0
+    for y in range(y0, y1 + 1):
+        bits = live[y - top]
+        x0, x1 = spans[0, y - top], spans[1, y - top]
+        if bits == 0 or x0 > x1:
+            anchored = False
+            continue
+        if anchored:  # down a row, then along it to x0
+            gauss *= ratio_y
+            ratio_x *= step_xy
+            ratio_y *= step_y
+            while at_x < x0:
+                gauss *= ratio_x
+                ratio_y *= step_xy
+                ratio_x *= step_x
+                at_x += 1
+            while at_x > x0:
+                at_x -= 1
+                ratio_x /= step_x
+                ratio_y /= step_xy
+                gauss /= ratio_x
+        else:
+            dx, dy = u - x0, v - y
+            gauss = math.exp(-0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy)
+            ratio_x = math.exp(qa * dx - 0.5 * qa + qb * dy)
+            ratio_y = math.exp(qc * dy - 0.5 * qc + qb * dx)
+            at_x, anchored = x0, True
+        if bits & ((2 << (x1 - left)) - (1 << (x0 - left))) == 0:
+            continue
+        g, ratio = gauss, ratio_x
+        for x in range(x0, x1 + 1):
+            a = min(0.99, opacity * g)
+            g *= ratio
+            ratio *= step_x
+            if (bits >> (x - left)) & 1 == 0 or a < 1.0 / 255.0:
+                continue
+            p = (y - top) * TILE + (x - left)
+            t = pixels[TRANSMITTANCE + p]
+            test_t = t * (1.0 - a)
+            if test_t < 1e-4:  # saturated: this Gaussian is not added and the pixel is finished
+                bits ^= 1 << (x - left)
+                remaining -= 1
+                continue
+            w = a * t
+            pixels[RED + p] += rows[k, R] * w
+            pixels[GREEN + p] += rows[k, G] * w
+            pixels[BLUE + p] += rows[k, B] * w
+            pixels[DEPTH + p] += z * w
+            pixels[TRANSMITTANCE + p] = test_t
+        live[y - top] = bits
+    return remaining
+
+
+@njit(cache=True)
+def _composite_unbounded(rows, k, left, top, last_x, last_y, pixels, live, remaining):
+    """Gaussian rows[k] whose Q is not positive definite (power may be positive, or large): every live pixel of
+    the tile, exp(power) computed at each; returns how many pixels remain live."""
+    u, v, z, opacity = rows[k, U], rows[k, V], rows[k, Z], rows[k, OPACITY]
+    qa, qb, qc = rows[k, QA], rows[k, QB], rows[k, QC]
+    for y in range(top, last_y + 1):
+        bits = live[y - top]
+        dy = v - y
+        for x in range(left, last_x + 1):
+            if (bits >> (x - left)) & 1 == 0:
+                continue
+            dx = u - x
+            power = -0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy
+            if power > 0.0:
+                continue
+            a = min(0.99, opacity * math.exp(power))
+            if a < 1.0 / 255.0:
+                continue
+            p = (y - top) * TILE + (x - left)
+            t = pixels[TRANSMITTANCE + p]
+            test_t = t * (1.0 - a)
+            if test_t < 1e-4:
+                bits ^= 1 << (x - left)
+                remaining -= 1
+                continue
+            w = a * t
+            pixels[RED + p] += rows[k, R] * w
+            pixels[GREEN + p] += rows[k, G] * w
+            pixels[BLUE + p] += rows[k, B] * w
+            pixels[DEPTH + p] += z * w
+            pixels[TRANSMITTANCE + p] = test_t
+        live[y - top] = bits
+    return remaining
