@@ -23,7 +23,8 @@ from pathlib import Path
 import numba
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 from torch import Tensor
 
 from avatar.camera import Camera
@@ -147,7 +148,7 @@ def _project(means, quats, scales, covars, opacities, colors, view, fx, fy, cx, 
             s00, s01, s02 = covars[i, 0, 0], covars[i, 0, 1], covars[i, 0, 2]
             s11, s12, s22 = covars[i, 1, 1], covars[i, 1, 2], covars[i, 2, 2]
         else:
-            s00, s01, s02, s11, s12, s22 = _quat_scale_covariance(quats[i], scales[i])
+            s00, s01, s02, s11, s12, s22 = _quat_scale_covariance(quats, scales, i)
         # EWA: cov2D = J W Sigma W^T J^T, J the Jacobian at the mean with x/z, y/z clamped to 1.3 tan(fov / 2)
         tx = min(lim_x, max(-lim_x, x / z)) * z
         ty = min(lim_y, max(-lim_y, y / z)) * z
@@ -185,27 +186,27 @@ def _project(means, quats, scales, covars, opacities, colors, view, fx, fy, cx, 
             continue
         rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3] = x0, x1, y0, y1
         room += (x1 - x0) * (y1 - y0)
-        row = table[i]
-        row[U], row[V], row[Z], row[OPACITY] = u, v, z, opacity
-        row[R], row[G], row[B] = colors[i, 0], colors[i, 1], colors[i, 2]
-        row[QA], row[QB], row[QC] = cov_yy * det_inv, -cov_xy * det_inv, cov_xx * det_inv
-        row[EY] = np.inf
+        qa, qb, qc = cov_yy * det_inv, -cov_xy * det_inv, cov_xx * det_inv
+        table[i, U], table[i, V], table[i, Z], table[i, OPACITY] = u, v, z, opacity
+        table[i, R], table[i, G], table[i, B] = colors[i, 0], colors[i, 1], colors[i, 2]
+        table[i, QA], table[i, QB], table[i, QC] = qa, qb, qc
+        table[i, EY] = np.inf
         if det > 0.0 and cov_xx > 0.0:  # Q positive definite: the ellipse, written with the 2D covariance
             k = 2.0 * math.log(255.0 * opacity) + K_MARGIN
-            row[SLOPE], row[HW0], row[HW1] = cov_xy / cov_yy, det * k / cov_yy, det / (cov_yy * cov_yy)
-            row[EY], row[DY_LEFT] = math.sqrt(k * cov_yy), cov_xy * math.sqrt(k / cov_xx)
-            row[STEP_X], row[STEP_XY], row[STEP_Y] = math.exp(-row[QA]), math.exp(-row[QB]), math.exp(-row[QC])
+            table[i, SLOPE], table[i, HW0], table[i, HW1] = cov_xy / cov_yy, det * k / cov_yy, det / (cov_yy * cov_yy)
+            table[i, EY], table[i, DY_LEFT] = math.sqrt(k * cov_yy), cov_xy * math.sqrt(k / cov_xx)
+            table[i, STEP_X], table[i, STEP_XY], table[i, STEP_Y] = math.exp(-qa), math.exp(-qb), math.exp(-qc)
     return room
 
 
-@njit(cache=True)
-def _quat_scale_covariance(q, s):
-    """R diag(s)^2 R^T for a quaternion (w, x, y, z) taken as given (3DGS does not normalise it here)."""
-    w, x, y, z = q[0], q[1], q[2], q[3]
+@njit(cache=True, inline="always")
+def _quat_scale_covariance(quats, scales, i):
+    """R diag(s)^2 R^T for quaternion i (w, x, y, z), taken as given (3DGS does not normalise it here), and scales i."""
+    w, x, y, z = quats[i, 0], quats[i, 1], quats[i, 2], quats[i, 3]
     r00, r01, r02 = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
     r10, r11, r12 = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
     r20, r21, r22 = 2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)
-    sx, sy, sz = s[0] * s[0], s[1] * s[1], s[2] * s[2]
+    sx, sy, sz = scales[i, 0] ** 2, scales[i, 1] ** 2, scales[i, 2] ** 2
     return (
         r00 * r00 * sx + r01 * r01 * sy + r02 * r02 * sz,
         r00 * r10 * sx + r01 * r11 * sy + r02 * r12 * sz,
@@ -242,7 +243,7 @@ def _sort_and_bin(table, rects, width, height, threads, sorted_table, scratch, t
             sorted_table[s, c] = table[g, c]
         k = room[s]
         for ty in range(rects[g, 2], rects[g, 3]):
-            tx0, tx1 = _tile_columns(table[g], rects[g], ty, height)
+            tx0, tx1 = _tile_columns(table, rects, g, ty, height)
             for tx in range(tx0, tx1):
                 tiles_of[k] = ty * grid_x + tx
                 k += 1
@@ -273,33 +274,35 @@ def _sort_and_bin(table, rects, width, height, threads, sorted_table, scratch, t
     return n, tile_starts
 
 
-@njit(cache=True)
-def _tile_columns(row, rect, ty, height):
-    """The tiles [tx0, tx1) of tile row ty, within the 3DGS rectangle, that the alpha ellipse reaches."""
-    if row[EY] == np.inf:
-        return rect[0], rect[1]
+@njit(cache=True, inline="always")  # inlined: a call with arrays costs two reference counts
+def _tile_columns(table, rects, g, ty, height):
+    """The tiles [tx0, tx1) of tile row ty, within Gaussian g's 3DGS rectangle, that its alpha ellipse reaches."""
+    x_first, x_end = rects[g, 0], rects[g, 1]
+    if table[g, EY] == np.inf:
+        return x_first, x_end
     top, last = ty * TILE, min(ty * TILE + TILE, height) - 1
-    y0, y1 = _ceil_in(row[V] - row[EY], top, last), _floor_in(row[V] + row[EY], top, last)
+    v, ey = table[g, V], table[g, EY]
+    y0, y1 = _ceil_in(v - ey, top, last), _floor_in(v + ey, top, last)
     if y0 > y1:
         return 0, 0
-    if rect[1] - rect[0] == 1:  # one column: the test below would rarely drop it, and costs two square roots
-        return rect[0], rect[1]
+    if x_end - x_first == 1:  # one column: the test below would rarely drop it, and costs two square roots
+        return x_first, x_end
     # The left edge u - SLOPE dy - sqrt(...) is convex in dy and the right edge concave, so over these rows
     # they are extreme at the ellipse's leftmost (DY_LEFT) and rightmost (-DY_LEFT) points, clamped.
-    dy_low, dy_high = row[V] - y1, row[V] - y0
-    leftmost = _edge(row, min(max(row[DY_LEFT], dy_low), dy_high), -1.0)
-    rightmost = _edge(row, min(max(-row[DY_LEFT], dy_low), dy_high), 1.0)
-    x0 = _ceil_in(leftmost, rect[0] * TILE, rect[1] * TILE - 1)
-    x1 = _floor_in(rightmost, rect[0] * TILE, rect[1] * TILE - 1)
+    dy_low, dy_high, dy_left = v - y1, v - y0, table[g, DY_LEFT]
+    leftmost = _edge(table, g, min(max(dy_left, dy_low), dy_high), -1.0)
+    rightmost = _edge(table, g, min(max(-dy_left, dy_low), dy_high), 1.0)
+    x0 = _ceil_in(leftmost, x_first * TILE, x_end * TILE - 1)
+    x1 = _floor_in(rightmost, x_first * TILE, x_end * TILE - 1)
     if x0 > x1:
         return 0, 0
     return x0 // TILE, x1 // TILE + 1
 
 
-@njit(cache=True)
-def _edge(row, dy, side):
-    """x of the ellipse's left (side -1) or right (side +1) edge on the row at dy."""
-    return row[U] - row[SLOPE] * dy + side * math.sqrt(max(0.0, row[HW0] - row[HW1] * dy * dy))
+@njit(cache=True, inline="always")
+def _edge(table, g, dy, side):
+    """x of Gaussian g's ellipse's left (side -1) or right (side +1) edge on the row at dy."""
+    return table[g, U] - table[g, SLOPE] * dy + side * math.sqrt(max(0.0, table[g, HW0] - table[g, HW1] * dy * dy))
 
 
 @njit(cache=True)
@@ -362,14 +365,20 @@ def _composite(table, tile_starts, tile_entries, width, height, background, thre
     image = np.empty((height, width, 3), np.float32)
     alpha = np.empty((height, width), np.float32)
     depth = np.empty((height, width), np.float32)
-    tiles = _heaviest_first(tile_starts)  # dealt round-robin, so that the threads finish together
+    # Threads take the tiles heaviest first, each the next one not yet taken: when one thread is held up (2 cores
+    # shared with the tracker), the other goes on taking tiles, and the last tiles are small.
+    tiles = _heaviest_first(tile_starts)
     most = tile_starts[tiles[0] + 1] - tile_starts[tiles[0]] if tiles.shape[0] > 0 else 0
-    for thread in prange(threads):
+    taken = np.zeros(1, np.int64)
+    for _ in prange(threads):
         pixels = np.empty(5 * TILE * TILE)
         live = np.empty(TILE, np.int64)  # per tile row, a bit per pixel that is still compositing
         rows = np.empty((most, COLUMNS))
         spans = np.empty((2, TILE), np.int64)
-        for k in range(thread, tiles.shape[0], threads):
+        while True:
+            k = _fetch_add(taken, 1)
+            if k >= tiles.shape[0]:
+                break
             tile = tiles[k]
             left, top = (tile % grid_x) * TILE, (tile // grid_x) * TILE
             last_x, last_y = min(left + TILE, width) - 1, min(top + TILE, height) - 1
@@ -392,6 +401,15 @@ def _composite(table, tile_starts, tile_entries, width, height, background, thre
     return image, alpha, depth
 
 
+@intrinsic
+def _fetch_add(typingctx, counter, increment):
+    """counter[0] += increment, atomically; returns the value before. counter (1,) int64, increment int64."""
+    def codegen(context, builder, signature, args):
+        counter_array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", counter_array.data, args[1], "monotonic")
+    return types.int64(counter, types.int64), codegen
+
+
 @njit(cache=True)
 def _heaviest_first(tile_starts):
     """The tiles ordered by decreasing number of Gaussians listed."""
@@ -406,11 +424,16 @@ def _heaviest_first(tile_starts):
 
 
 @njit(cache=True)
-def _composite_tile(
-    table, entries, rows, spans, left, top, last_x, last_y, pixels, live
-):
+def _composite_tile(table, entries, rows, spans, left, top, last_x, last_y, pixels, live):
     """The 3DGS per-pixel loop, Gaussian-major: each Gaussian updates the live tile pixels inside its ellipse.
-    rows (>= len(entries), COLUMNS) and spans (2, TILE) int64 are working space."""
+    rows (>= len(entries), COLUMNS) and spans (2, TILE) int64 are working space.
+
+    exp(power) is carried from pixel to pixel by products, as power is quadratic in x and y: along a row,
+    E(x + 1) = E(x) RX, with RX(x + 1) = RX(x) exp(-QA); from row to row, E(y + 1) = E(y) RY, with
+    RY(y + 1) = RY(y) exp(-QC); RX and RY gain exp(-QB) per step in the other direction. Three exps start a
+    Gaussian, and again after any row without pixels; between, values stay within the ellipse or a pixel of
+    it, so nothing under- or overflows (within ~1e-14 of exp(power); float32 3DGS is within ~1e-7).
+    """
     # The tile's table rows side by side first: scattered rows read in one pass of independent loads, rather
     # than a cache miss at each Gaussian's turn.
     for k in range(entries.shape[0]):
@@ -421,84 +444,73 @@ def _composite_tile(
     for k in range(entries.shape[0]):
         if rows[k, EY] == np.inf:
             remaining = _composite_unbounded(rows, k, left, top, last_x, last_y, pixels, live, remaining)
-        else:
-            remaining = _composite_bounded(
-                rows, k, spans, left, top, last_x, last_y, pixels, live, remaining
-            )
+            if remaining == 0:
+                return
+            continue
+        # Here, not in a function of its own: a call with arrays costs reference counts, per Gaussian and tile.
+        u, v, z, opacity = rows[k, U], rows[k, V], rows[k, Z], rows[k, OPACITY]
+        qa, qb, qc = rows[k, QA], rows[k, QB], rows[k, QC]
+        step_x, step_xy, step_y = rows[k, STEP_X], rows[k, STEP_XY], rows[k, STEP_Y]
+        y0, y1 = _ceil_in(v - rows[k, EY], top, last_y), _floor_in(v + rows[k, EY], top, last_y)
+        # each row's span first: independent square roots, in flight together
+        for y in range(y0, y1 + 1):
+            dy = v - y
+            middle = u - rows[k, SLOPE] * dy
+            half = math.sqrt(max(0.0, rows[k, HW0] - rows[k, HW1] * dy * dy))
+            spans[0, y - top], spans[1, y - top] = _ceil_in(middle - half, left, last_x), _floor_in(middle + half, left, last_x)
+        anchored = False  # gauss, ratio_x, ratio_y hold E, RX, RY at pixel (at_x, y - 1)
+        at_x, gauss, ratio_x, ratio_y = 0, 0.0, 0.0, 0.0
+        for y in range(y0, y1 + 1):
+            bits = live[y - top]
+            x0, x1 = spans[0, y - top], spans[1, y - top]
+            if bits == 0 or x0 > x1:
+                anchored = False
+                continue
+            if anchored:  # down a row, then along it to x0
+                gauss *= ratio_y
+                ratio_x *= step_xy
+                ratio_y *= step_y
+                while at_x < x0:
+                    gauss *= ratio_x
+                    ratio_y *= step_xy
+                    ratio_x *= step_x
+                    at_x += 1
+                while at_x > x0:
+                    at_x -= 1
+                    ratio_x /= step_x
+                    ratio_y /= step_xy
+                    gauss /= ratio_x
+            else:
+                dx, dy = u - x0, v - y
+                gauss = math.exp(-0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy)
+                ratio_x = math.exp(qa * dx - 0.5 * qa + qb * dy)
+                ratio_y = math.exp(qc * dy - 0.5 * qc + qb * dx)
+                at_x, anchored = x0, True
+            if bits & ((2 << (x1 - left)) - (1 << (x0 - left))) == 0:
+                continue
+            g, ratio = gauss, ratio_x
+            for x in range(x0, x1 + 1):
+                a = min(0.99, opacity * g)
+                g *= ratio
+                ratio *= step_x
+                if (bits >> (x - left)) & 1 == 0 or a < 1.0 / 255.0:
+                    continue
+                p = (y - top) * TILE + (x - left)
+                t = pixels[TRANSMITTANCE + p]
+                test_t = t * (1.0 - a)
+                if test_t < 1e-4:  # saturated: this Gaussian is not added and the pixel is finished
+                    bits ^= 1 << (x - left)
+                    remaining -= 1
+                    continue
+                w = a * t
+                pixels[RED + p] += rows[k, R] * w
+                pixels[GREEN + p] += rows[k, G] * w
+                pixels[BLUE + p] += rows[k, B] * w
+                pixels[DEPTH + p] += z * w
+                pixels[TRANSMITTANCE + p] = test_t
+            live[y - top] = bits
         if remaining == 0:
             return
-
-
-@njit(cache=True, inline="always")
-def _composite_bounded(rows, k, spans, left, top, last_x, last_y, pixels, live, remaining):
-    """Gaussian rows[k] (Q positive definite) on the live tile pixels inside its ellipse; returns how many
-    pixels remain live. exp(power) is carried from pixel to pixel by products, as power is quadratic in x and y:
-    along a row, E(x + 1) = E(x) RX, with RX(x + 1) = RX(x) exp(-QA); from row to row, E(y + 1) = E(y) RY, with
-    RY(y + 1) = RY(y) exp(-QC), and RX, RY gain exp(-QB) per step in the other direction. Three exps start
-    the Gaussian, and again after any row without pixels; between, values stay within the ellipse or a pixel
-    of it, so nothing under- or overflows (within ~1e-14 of exp(power); float32 3DGS is within ~1e-7)."""
-    u, v, z, opacity = rows[k, U], rows[k, V], rows[k, Z], rows[k, OPACITY]
-    qa, qb, qc = rows[k, QA], rows[k, QB], rows[k, QC]
-    step_x, step_xy, step_y = rows[k, STEP_X], rows[k, STEP_XY], rows[k, STEP_Y]
-    y0, y1 = _ceil_in(v - rows[k, EY], top, last_y), _floor_in(v + rows[k, EY], top, last_y)
-    # each row's span first: independent square roots, in flight together
-    for y in range(y0, y1 + 1):
-        dy = v - y
-        middle = u - rows[k, SLOPE] * dy
-        half = math.sqrt(max(0.0, rows[k, HW0] - rows[k, HW1] * dy * dy))
-        spans[0, y - top], spans[1, y - top] = _ceil_in(middle - half, left, last_x), _floor_in(middle + half, left, last_x)
-    anchored = False  # gauss, ratio_x, ratio_y hold E, RX, RY at pixel (at_x, y - 1)
-    at_x, gauss, ratio_x, ratio_y = 0, 0.0, 0.0, 0.0
-    for y in range(y0, y1 + 1):
-        bits = live[y - top]
-        x0, x1 = spans[0, y - top], spans[1, y - top]
-        if bits == 0 or x0 > x1:
-            anchored = False
-            continue
-        if anchored:  # down a row, then along it to x0
-            gauss *= ratio_y
-            ratio_x *= step_xy
-            ratio_y *= step_y
-            while at_x < x0:
-                gauss *= ratio_x
-                ratio_y *= step_xy
-                ratio_x *= step_x
-                at_x += 1
-            while at_x > x0:
-                at_x -= 1
-                ratio_x /= step_x
-                ratio_y /= step_xy
-                gauss /= ratio_x
-        else:
-            dx, dy = u - x0, v - y
-            gauss = math.exp(-0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy)
-            ratio_x = math.exp(qa * dx - 0.5 * qa + qb * dy)
-            ratio_y = math.exp(qc * dy - 0.5 * qc + qb * dx)
-            at_x, anchored = x0, True
-        if bits & ((2 << (x1 - left)) - (1 << (x0 - left))) == 0:
-            continue
-        g, ratio = gauss, ratio_x
-        for x in range(x0, x1 + 1):
-            a = min(0.99, opacity * g)
-            g *= ratio
-            ratio *= step_x
-            if (bits >> (x - left)) & 1 == 0 or a < 1.0 / 255.0:
-                continue
-            p = (y - top) * TILE + (x - left)
-            t = pixels[TRANSMITTANCE + p]
-            test_t = t * (1.0 - a)
-            if test_t < 1e-4:  # saturated: this Gaussian is not added and the pixel is finished
-                bits ^= 1 << (x - left)
-                remaining -= 1
-                continue
-            w = a * t
-            pixels[RED + p] += rows[k, R] * w
-            pixels[GREEN + p] += rows[k, G] * w
-            pixels[BLUE + p] += rows[k, B] * w
-            pixels[DEPTH + p] += z * w
-            pixels[TRANSMITTANCE + p] = test_t
-        live[y - top] = bits
-    return remaining
 
 
 @njit(cache=True)
