@@ -44,7 +44,8 @@ U, V, Z, OPACITY, R, G, B, QA, QB, QC, SLOPE, HW0, HW1, EY, DY_LEFT, STEP_X, STE
 COLUMNS = 18
 # A tile's accumulators while it composites, planes of one flat array (one base address in the pixel loop):
 # colour, weighted depth and transmittance T of pixel p at pixels[plane + p].
-RED, GREEN, BLUE, DEPTH, TRANSMITTANCE = (plane * TILE * TILE for plane in range(5))
+# Unsigned, as the pixel index p is: numba then skips its wrap-around of negative indices.
+RED, GREEN, BLUE, DEPTH, TRANSMITTANCE = (np.uint64(plane * TILE * TILE) for plane in range(5))
 # Only prange loops run in parallel: numba would also turn array expressions into parallel loops, each
 # compiled on its own (seconds of first-run compile for nothing at these sizes).
 PRANGE_ONLY = {
@@ -391,7 +392,7 @@ def _composite(table, tile_starts, tile_entries, width, height, background, thre
             )
             for y in range(top, last_y + 1):
                 for x in range(left, last_x + 1):
-                    p = (y - top) * TILE + (x - left)
+                    p = np.uint64((y - top) * TILE + (x - left))
                     t = pixels[TRANSMITTANCE + p]
                     image[y, x, 0] = pixels[RED + p] + t * background[0]
                     image[y, x, 1] = pixels[GREEN + p] + t * background[1]
@@ -495,7 +496,7 @@ def _composite_tile(table, entries, rows, spans, left, top, last_x, last_y, pixe
                 ratio *= step_x
                 if (bits >> (x - left)) & 1 == 0 or a < 1.0 / 255.0:
                     continue
-                p = (y - top) * TILE + (x - left)
+                p = np.uint64((y - top) * TILE + (x - left))
                 t = pixels[TRANSMITTANCE + p]
                 test_t = t * (1.0 - a)
                 if test_t < 1e-4:  # saturated: this Gaussian is not added and the pixel is finished
@@ -532,7 +533,7 @@ def _composite_unbounded(rows, k, left, top, last_x, last_y, pixels, live, remai
             a = min(0.99, opacity * math.exp(power))
             if a < 1.0 / 255.0:
                 continue
-            p = (y - top) * TILE + (x - left)
+            p = np.uint64((y - top) * TILE + (x - left))
             t = pixels[TRANSMITTANCE + p]
             test_t = t * (1.0 - a)
             if test_t < 1e-4:
