@@ -85,6 +85,25 @@ def test_cpu_matches_reference_where_pixels_saturate():
     assert (expected.alpha > 1 - 1e-3).double().mean() > 0.3  # the T < 1e-4 stop decides many pixels
 
 
+def test_cpu_matches_reference_on_long_thin_tilted_gaussians():
+    # Needles at many angles, 3 mm wide and up to 1 m long, a few pixels to a few hundred across: rows whose
+    # span jumps far from the row above; and faint ones (opacity just above 1/255), whose rows are under a pixel
+    # wide, so that some rows hold no pixel between rows that do: exp(power), carried from row to row, must
+    # start afresh after them.
+    g = torch.Generator().manual_seed(12)
+    n = 60
+    camera = Camera(160, 120, 150.0, 150.0, 80.0, 60.0, torch.eye(4))
+    angles = torch.rand(n, generator=g) * math.pi
+    lengths = torch.exp(torch.rand(n, generator=g) * 4.0 - 3.5)
+    quats = torch.stack([torch.cos(angles / 2), 0 * angles, 0 * angles, torch.sin(angles / 2)], dim=1)  # about z
+    scales = torch.stack([lengths, torch.full((n,), 0.003), torch.full((n,), 0.003)], dim=1)
+    means = torch.rand(n, 3, generator=g) * torch.tensor([1.6, 1.2, 1.0]) - torch.tensor([0.8, 0.6, -1.5])
+    opacities = torch.where(torch.arange(n) % 2 == 0, 0.3 + 0.7 * torch.rand(n, generator=g), 0.0045)
+    gaussians = Gaussians(means, opacities, torch.rand(n, 3, generator=g), quats, scales)
+    expected = assert_matches_reference(gaussians, camera, torch.zeros(3))
+    assert (expected.alpha > 0.1).double().mean() > 0.1
+
+
 def one_gaussian(position, scale: float, opacity: float, color) -> tuple[Gaussians, Camera]:
     """An isotropic Gaussian seen by an 80x64 camera at the origin looking down +z, principal point (40, 30)."""
     camera = Camera(80, 64, 100.0, 100.0, 40.0, 30.0, torch.eye(4))

@@ -9,9 +9,11 @@ float64 rounding:
   it, row by row; the exact 3DGS tests still run on those pixels (but power <= 0, which a positive-definite
   Q guarantees). k carries a margin (K_MARGIN) far above float64 rounding, so the ellipse is a superset of
   the pixels that pass;
-- along a pixel row, exp(power) is a running product (power is quadratic in x), within ~1e-14 of exp;
+- exp(power) is carried from pixel to pixel, and row to row, by products (power is quadratic in x and y),
+  within ~1e-14 of exp: three exps per Gaussian and tile, not one per pixel;
 - pixels that reached T < 1e-4 are skipped, and a tile stops once all of its pixels have;
-- tiles are dealt to threads heaviest first, so that a face in part of the frame keeps every core busy.
+- threads take the tiles one at a time, heaviest first, so that a face in part of the frame, or a thread
+  held up by other work (the tracker), leaves no core idle.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ K_MARGIN = 1e-6  # added to k: moves the ellipse's edge by ~1e-7 px, ~1e5 times 
 # and the ellipse d^T Q d <= k: each pixel row y (dy = v - y) holds it over x = u - SLOPE dy +- sqrt(HW0 -
 # HW1 dy^2); it spans |dy| <= EY (inf: Q is not positive definite, no bound) and is leftmost at dy = DY_LEFT.
 # Where it is bounded, STEP_X, STEP_XY, STEP_Y = exp(-QA), exp(-QB), exp(-QC): how exp(power)'s ratios between
-# neighbouring pixels change from pixel to pixel (see _composite_bounded).
+# neighbouring pixels change from pixel to pixel (see _composite_tile).
 U, V, Z, OPACITY, R, G, B, QA, QB, QC, SLOPE, HW0, HW1, EY, DY_LEFT, STEP_X, STEP_XY, STEP_Y = range(18)
 COLUMNS = 18
 # A tile's accumulators while it composites, planes of one flat array (one base address in the pixel loop):
@@ -369,7 +371,7 @@ def _composite(table, tile_starts, tile_entries, width, height, background, thre
     # Threads take the tiles heaviest first, each the next one not yet taken: when one thread is held up (2 cores
     # shared with the tracker), the other goes on taking tiles, and the last tiles are small.
     tiles = _heaviest_first(tile_starts)
-    most = tile_starts[tiles[0] + 1] - tile_starts[tiles[0]] if tiles.shape[0] > 0 else 0
+    most = tile_starts[tiles[0] + 1] - tile_starts[tiles[0]] if tiles.shape[0] > 0 else 0  # the heaviest tile's
     taken = np.zeros(1, np.int64)
     for _ in prange(threads):
         pixels = np.empty(5 * TILE * TILE)
@@ -458,7 +460,8 @@ def _composite_tile(table, entries, rows, spans, left, top, last_x, last_y, pixe
             dy = v - y
             middle = u - rows[k, SLOPE] * dy
             half = math.sqrt(max(0.0, rows[k, HW0] - rows[k, HW1] * dy * dy))
-            spans[0, y - top], spans[1, y - top] = _ceil_in(middle - half, left, last_x), _floor_in(middle + half, left, last_x)
+            spans[0, y - top] = _ceil_in(middle - half, left, last_x)
+            spans[1, y - top] = _floor_in(middle + half, left, last_x)
         anchored = False  # gauss, ratio_x, ratio_y hold E, RX, RY at pixel (at_x, y - 1)
         at_x, gauss, ratio_x, ratio_y = 0, 0.0, 0.0, 0.0
         for y in range(y0, y1 + 1):
@@ -517,7 +520,7 @@ def _composite_tile(table, entries, rows, spans, left, top, last_x, last_y, pixe
 @njit(cache=True)
 def _composite_unbounded(rows, k, left, top, last_x, last_y, pixels, live, remaining):
     """Gaussian rows[k] whose Q is not positive definite (power may be positive, or large): every live pixel of
-    the tile, exp(power) computed at each; returns how many pixels remain live."""
+    the tile, exp(power) computed at each, blended as in _composite_tile; returns how many pixels remain live."""
     u, v, z, opacity = rows[k, U], rows[k, V], rows[k, Z], rows[k, OPACITY]
     qa, qb, qc = rows[k, QA], rows[k, QB], rows[k, QC]
     for y in range(top, last_y + 1):
