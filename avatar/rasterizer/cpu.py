@@ -451,7 +451,7 @@ def _composite_tile(table, entries, rows, spans, left, top, last_x, last_y, pixe
                 return
             continue
         # Here, not in a function of its own: a call with arrays costs reference counts, per Gaussian and tile.
-        u, v, z, opacity = rows[k, U], rows[k, V], rows[k, Z], rows[k, OPACITY]
+        u, v, opacity = rows[k, U], rows[k, V], rows[k, OPACITY]
         qa, qb, qc = rows[k, QA], rows[k, QB], rows[k, QC]
         step_x, step_xy, step_y = rows[k, STEP_X], rows[k, STEP_XY], rows[k, STEP_Y]
         y0, y1 = _ceil_in(v - rows[k, EY], top, last_y), _floor_in(v + rows[k, EY], top, last_y)
@@ -506,22 +506,27 @@ def _composite_tile(table, entries, rows, spans, left, top, last_x, last_y, pixe
                     bits ^= 1 << (x - left)
                     remaining -= 1
                     continue
-                w = a * t
-                pixels[RED + p] += rows[k, R] * w
-                pixels[GREEN + p] += rows[k, G] * w
-                pixels[BLUE + p] += rows[k, B] * w
-                pixels[DEPTH + p] += z * w
-                pixels[TRANSMITTANCE + p] = test_t
+                _add_to_pixel(pixels, p, rows, k, a * t, test_t)
             live[y - top] = bits
         if remaining == 0:
             return
+
+
+@njit(cache=True, inline="always")
+def _add_to_pixel(pixels, p, rows, k, weight, transmittance):
+    """Gaussian rows[k] blended into pixel p with weight alpha T; the pixel's T becomes `transmittance`."""
+    pixels[RED + p] += rows[k, R] * weight
+    pixels[GREEN + p] += rows[k, G] * weight
+    pixels[BLUE + p] += rows[k, B] * weight
+    pixels[DEPTH + p] += rows[k, Z] * weight
+    pixels[TRANSMITTANCE + p] = transmittance
 
 
 @njit(cache=True)
 def _composite_unbounded(rows, k, left, top, last_x, last_y, pixels, live, remaining):
     """Gaussian rows[k] whose Q is not positive definite (power may be positive, or large): every live pixel of
     the tile, exp(power) computed at each, blended as in _composite_tile; returns how many pixels remain live."""
-    u, v, z, opacity = rows[k, U], rows[k, V], rows[k, Z], rows[k, OPACITY]
+    u, v, opacity = rows[k, U], rows[k, V], rows[k, OPACITY]
     qa, qb, qc = rows[k, QA], rows[k, QB], rows[k, QC]
     for y in range(top, last_y + 1):
         bits = live[y - top]
@@ -543,11 +548,6 @@ def _composite_unbounded(rows, k, left, top, last_x, last_y, pixels, live, remai
                 bits ^= 1 << (x - left)
                 remaining -= 1
                 continue
-            w = a * t
-            pixels[RED + p] += rows[k, R] * w
-            pixels[GREEN + p] += rows[k, G] * w
-            pixels[BLUE + p] += rows[k, B] * w
-            pixels[DEPTH + p] += z * w
-            pixels[TRANSMITTANCE + p] = test_t
+            _add_to_pixel(pixels, p, rows, k, a * t, test_t)
         live[y - top] = bits
     return remaining
