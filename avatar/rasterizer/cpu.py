@@ -77,16 +77,15 @@ def rasterize_cpu(
     )
     projected = time.perf_counter()
     threads = numba.get_num_threads()
-    sorted_table = work.array("sorted_table", (n, COLUMNS), np.float64)
     tile_entries = work.array("tile_entries", (room,), np.int32)
-    drawn, tile_starts = _sort_and_bin(
-        table, rects, camera.width, camera.height, threads, sorted_table,
+    tile_starts = _sort_and_bin(
+        table, rects, camera.width, camera.height, threads,
         work.array("scratch", (6, n + 1), np.int64), work.array("tiles_of", (room,), np.int32), tile_entries,
     )
     binned = time.perf_counter()
     image, alpha, depth = _composite(
-        sorted_table[:drawn], tile_starts, tile_entries, camera.width, camera.height,
-        background.detach().cpu().double().numpy(), threads,
+        table, tile_starts, tile_entries, camera.width, camera.height, background.detach().cpu().double().numpy(),
+        threads,
     )
     if timings is not None:
         timings |= {
@@ -221,11 +220,11 @@ def _quat_scale_covariance(quats, scales, i):
 
 
 @njit(cache=True, nogil=True, parallel=dict(PRANGE_ONLY))
-def _sort_and_bin(table, rects, width, height, threads, sorted_table, scratch, tiles_of, tile_entries):
+def _sort_and_bin(table, rects, width, height, threads, scratch, tiles_of, tile_entries):
     """List the drawn Gaussians per tile, in increasing depth (ties in index order, as 3DGS's stable sort).
 
-    Writes their table rows in depth order to sorted_table (M, COLUMNS), and to tile_entries the rows that
-    each tile t draws, at tile_entries[tile_starts[t]:tile_starts[t + 1]]. Returns M and tile_starts.
+    Writes to tile_entries the table rows that each tile t draws, in depth order, at
+    tile_entries[tile_starts[t]:tile_starts[t + 1]]; returns tile_starts.
     scratch (6, N + 1) int64 and tiles_of (pairs room,) are working space.
     """
     grid_x, grid_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
@@ -242,8 +241,6 @@ def _sort_and_bin(table, rects, width, height, threads, sorted_table, scratch, t
         if rects[g, 1] == rects[g, 0]:
             continue
         s = rank[g]
-        for c in range(COLUMNS):
-            sorted_table[s, c] = table[g, c]
         k = room[s]
         for ty in range(rects[g, 2], rects[g, 3]):
             tx0, tx1 = _tile_columns(table, rects, g, ty, height)
@@ -272,9 +269,9 @@ def _sort_and_bin(table, rects, width, height, threads, sorted_table, scratch, t
         cursor = cursors[thread]
         for s in range(thread * chunk, min(n, thread * chunk + chunk)):
             for k in range(room[s], room[s] + touched[s]):
-                tile_entries[cursor[tiles_of[k]]] = s
+                tile_entries[cursor[tiles_of[k]]] = order[s]
                 cursor[tiles_of[k]] += 1
-    return n, tile_starts
+    return tile_starts
 
 
 @njit(cache=True, inline="always")  # inlined: a call with arrays costs two reference counts
