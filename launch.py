@@ -539,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"livehead: {err}", file=sys.stderr)
         return 2
+    except TimeoutError as err:  # the camera never drove the window's screenshot
+        print(f"livehead: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         unwritten = f"; {settings.output} was not written" if settings and settings.headless else ""
         if settings and settings.video is not None and settings.headless:

@@ -39,8 +39,13 @@ def display() -> dict:
     server.wait(timeout=10)
 
 
+SUBPROCESS_SECONDS = 300  # a window's whole run, at most
+LIVE_SECONDS = 60  # a live source drives the window within this, well inside it (the fit compiled before, in conftest)
+
+
 def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=SUBPROCESS_SECONDS,
+                            env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -319,11 +324,14 @@ LIVE = textwrap.dedent("""
     from avatar import load_avatar
     from viewer.app import ViewerApp
 
-    out, video = Path(sys.argv[1]), sys.argv[2]
+    out, video, LIVE_SECONDS = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
     app = ViewerApp(load_avatar(), 160, 160, (255, 255, 255), "auto", webcam=video, record_dir=out)
     app.open()
-    # A fresh checkout compiles the fit's numba kernels first (~20 s, cached after): measure once live.
-    app.wait_until_live(300)
+    waited = time.perf_counter()
+    if not app.wait_until_live(LIVE_SECONDS):  # the fit compiled before the tests (conftest.py): a few seconds
+        sys.exit(f"not live after {time.perf_counter() - waited:.0f} s: status {app.driver.status!r}, "
+                 f"problem {app.driver.problem!r}, {app.uploaded} images shown, tracked frame "
+                 f"{getattr(app.driver.latest(), 'number', None)}")
     mouth = {}  # render request number -> the tracked frame's mouth width and the smile it asked for
     request = app.renderer.request
 
@@ -365,7 +373,8 @@ def test_a_face_video_drives_the_avatar(display, tmp_path):
     video = FACES / "pyfeat_single_face.mp4"  # neutral, then a broad smile; looped by the live driver
     if not video.exists():
         pytest.skip("../shared/fixtures/faces is absent")
-    result = json.loads(run(["-c", LIVE, str(tmp_path), str(video)], display).stdout.strip().splitlines()[-1])
+    result = json.loads(run(["-c", LIVE, str(tmp_path), str(video), str(LIVE_SECONDS)],
+                            display).stdout.strip().splitlines()[-1])
     width, smile, _ = np.array(result["mouth"]).T
     assert len(width) > 30  # the tracked frames came through to the renderer
     assert width.min() < 0.55 and width.max() > 0.7  # the video's neutral mouth and its smile

@@ -43,6 +43,8 @@ IMAGE_LEFT = LIVE_WIDTH  # the avatar's image starts here in the window, right o
 # change faster than they come anyway.
 WINDOW_FPS_CPU_RENDERER, WINDOW_FPS = 30, 60
 DRAWN_AFTER = 2  # window frames that show a new texture before it counts as on screen
+LIVE_SECONDS = 120.0  # a screenshot waits this long for the camera to drive the avatar (a fresh checkout first
+#                       compiles the tracker's fit, ~20 s)
 RECORD_FPS = 30
 TEXT_INPUTS = ("filter", "files/preset")  # while one of these has the keyboard, keys are text, not commands
 NO_CAMERA = "no camera - sliders only"
@@ -102,9 +104,13 @@ class ViewerApp:
         self.requested = 0  # the number of the latest render request
         self._settled = 0  # the latest request that changed more than the tracked face (sliders, view, settings)
         self._settled_state: tuple | None = None
-        self.live_shown = False  # a frame driven by the camera has been on screen
         self.uploaded = 0  # the number of the request whose frame is in the texture
-        self._drawn_for = 0  # window frames drawn since that upload
+        # Window frames drawn so far, and the one in which the texture first held the image of the latest settled
+        # request (or a newer one), or any image driven by the camera. Later uploads leave them be: while live, a
+        # new image may come every window frame, and it still shows the settled request, or the camera.
+        self._frames_drawn = 0
+        self._settled_since: int | None = None
+        self._live_since: int | None = None
         self._requested_state: tuple | None = None
         self._drag: tuple[int, tuple[float, float]] | None = None  # mouse button, last position
         self._render_ms = 0.0  # smoothed time per render
@@ -166,7 +172,8 @@ class ViewerApp:
             dpg.destroy_context()
 
     def run(self, screenshot: Path | None = None) -> None:
-        """Until the window closes; with `screenshot`, save the window once the avatar is drawn, and quit."""
+        """Until the window closes; with `screenshot`, save the window once the avatar is drawn (while live: driven
+        by the camera), and quit. Raises TimeoutError if the camera did not drive it within LIVE_SECONDS."""
         self.open()
         try:
             if screenshot is None:
@@ -175,8 +182,11 @@ class ViewerApp:
             elif self.wait_until_drawn():
                 # A second render, timed without the first one's loading of the rasterizer, for the readout.
                 self._requested_state, self._settled_state, self._readout_at = None, None, 0.0
-                if self.wait_until_drawn() and self.wait_until_live():
+                if self.wait_until_drawn() and self.wait_until_live(LIVE_SECONDS):
                     self.save_screenshot(screenshot)
+                elif self._running and dpg.is_dearpygui_running():  # not closed: timed out
+                    raise TimeoutError(f"no screenshot: {self.driver.name} did not drive the avatar within "
+                                       f"{LIVE_SECONDS:.0f} s ({self.driver.problem or self.driver.status})")
         finally:
             self.close()
 
@@ -187,22 +197,27 @@ class ViewerApp:
         """
         while self.step():  # one step at least: it turns changed controls into a request
             feed_shown = self.video is None or self.feed_frame == self.playback.frame
-            if self.uploaded >= self._settled and self._drawn_for >= DRAWN_AFTER and feed_shown:
+            if self._on_screen(self._settled_since) and feed_shown:
                 return True
         return False
 
-    def wait_until_live(self, seconds: float = 120.0) -> bool:
-        """With a live source: step until the camera drives the image on screen, or the source says why it cannot
-        (no camera, ...), or `seconds` passed (a fresh checkout first compiles the tracker's fit, ~20 s). False if
-        the window closed first."""
+    def wait_until_live(self, seconds: float) -> bool:
+        """With a live source: step until the camera drives the image on screen, or the source says for good why it
+        cannot (no camera, no source, ended, error: the feed shows why); True then. False if `seconds` passed first
+        (a camera without signal may come back, so it is waited for) or the window closed; `driver.status` and
+        `driver.problem` say where it stands."""
         deadline = time.perf_counter() + seconds
-        while self.driver is not None and time.perf_counter() < deadline:
-            status = self.driver.status
-            if (self.live_shown and self._drawn_for >= DRAWN_AFTER) or status not in ("starting", "live"):
+        while self.driver is not None:
+            if self._on_screen(self._live_since) or self.driver.status not in ("starting", "live", "no signal"):
                 return True
-            if not self.step():
+            if time.perf_counter() >= deadline or not self.step():
                 return False
         return True
+
+    def _on_screen(self, since: int | None) -> bool:
+        """Whether an image first uploaded in window frame `since` (or a later one) is on screen: drawn for
+        DRAWN_AFTER window frames more."""
+        return since is not None and self._frames_drawn - since >= DRAWN_AFTER
 
     def save_screenshot(self, path: Path) -> None:
         """The whole window as a PNG (dearpygui writes it while drawing the next frame)."""
@@ -677,7 +692,7 @@ class ViewerApp:
         self._requested_state = state
         settled = (face[:1] + face[2:] if live is not None else face, *state[1:])  # without the tracked frame
         if settled != self._settled_state:
-            self._settled_state, self._settled = settled, self.requested + 1
+            self._settled_state, self._settled, self._settled_since = settled, self.requested + 1, None
         captured_at = None
         if live is not None:
             self.params = with_offsets(live.params, expression, pose, eigen) if self.offsets else live.params
@@ -693,15 +708,18 @@ class ViewerApp:
 
     def _upload_latest(self) -> None:
         frame = self.renderer.latest
-        self._drawn_for += 1
+        self._frames_drawn += 1  # this step draws one
         if frame is None or frame.number == self.uploaded:
             return
         if frame.image.shape != self._pixels.shape:
             self._replace_texture(frame.image.shape[1], frame.image.shape[0])
         np.copyto(self._pixels, frame.image)  # the raw texture reads this buffer: changing it uploads it
-        self.uploaded, self._drawn_for = frame.number, 0
+        self.uploaded = frame.number
+        if self._settled_since is None and frame.number >= self._settled:
+            self._settled_since = self._frames_drawn
         if frame.captured_at is not None:
-            self.live_shown = True
+            if self._live_since is None:
+                self._live_since = self._frames_drawn
             milliseconds = (time.perf_counter() - frame.captured_at) * 1000
             self.latency_ms = 0.8 * self.latency_ms + 0.2 * milliseconds if self.latency_ms else milliseconds
         if self._untimed:  # it also loaded the rasterizer: not a measure of speed
