@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from viewer.app import IMAGE_LEFT, PANEL_WIDTH
+from viewer.app import IMAGE_LEFT, PANEL_WIDTH, RECORD_FPS
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"
@@ -159,11 +159,15 @@ TIMELINE = textwrap.dedent("""
     drawn("frame2")
     result["frame2_smile"] = dpg.get_value("expression/0")
 
+    pressed = [time.perf_counter()]
     app.toggle_play()
-    started = time.perf_counter()
-    while time.perf_counter() - started < 0.6:
+    pressed.append(time.perf_counter())
+    while time.perf_counter() - pressed[0] < 0.6:
+        last_step = [time.perf_counter()]
         app.step()
-    result["played"] = [app.playback.playing, app.playback.frame, time.perf_counter() - started,
+        last_step.append(time.perf_counter())
+    # Play was pressed at some time within `pressed`, and the last step showed the frame of a time within its own.
+    result["played"] = [app.playback.playing, app.playback.frame, last_step[0] - pressed[1], last_step[1] - pressed[0],
                         dpg.get_value("timeline/frame"), dpg.get_value("expression/3"),
                         float(expression[app.playback.frame, 3]), dpg.get_item_label("timeline/play")]
     app.set_control("frown", 0.5)  # editing a slider pauses
@@ -201,9 +205,9 @@ def test_the_timeline_drives_the_sliders_and_the_image(display, tmp_path):
     assert result["frame2_smile"] == 1.0
     assert changed("frame2", "frame1") > 0.01
 
-    playing, frame, seconds, slider, blink, timeline_blink, label = result["played"]
+    playing, frame, least, most, slider, blink, timeline_blink, label = result["played"]
     assert playing and label == "pause"
-    assert abs(frame - (2 + 25 * seconds)) <= 3  # 25 frames a second from frame 2, whatever the render speed
+    assert 2 + int(25 * least) <= frame <= 2 + int(25 * most)  # 25 frames a second from frame 2, by the clock
     assert slider == frame and blink == pytest.approx(timeline_blink)  # the sliders show the playing frame
     assert result["after_edit"] == [False, "play"]
 
@@ -333,6 +337,7 @@ LIVE = textwrap.dedent("""
                  f"problem {app.driver.problem!r}, {app.uploaded} images shown, tracked frame "
                  f"{getattr(app.driver.latest(), 'number', None)}")
     mouth = {}  # render request number -> the tracked frame's mouth width and the smile it asked for
+    indices = []  # the video frame each render request shows
     request = app.renderer.request
 
     def spy(asked):  # what the app asks the renderer for, beside what the camera showed
@@ -342,25 +347,41 @@ LIVE = textwrap.dedent("""
             eyes = np.linalg.norm(points[33] - points[263])  # outer eye corners
             width = np.linalg.norm(points[61] - points[291]) / eyes  # mouth corners
             mouth[asked.number] = (float(width), float(asked.params.expression[0]), state.captured_at)
+            indices.append(state.frame_index)
         request(asked)
 
     app.renderer.request = spy
     images = {}  # mouth width -> the avatar image that answered
     statuses, feeds = set(), []
-    start = time.perf_counter()
-    while time.perf_counter() - start < 6.5:
+
+    def step():
         shown = app.uploaded
         app.step()
         statuses.add(dpg.get_value("live/status"))
         if app.uploaded != shown and app.uploaded in mouth:
             images[mouth[app.uploaded][0]] = app.image()
-        if time.perf_counter() - start > 4 and app.recorder is None and not feeds:
-            feeds.append(app._feed_pixels.copy())
-            app.start_recording(out / "side.mp4", layout="side_by_side")
+
+    def looped():  # the whole video, its neutral start and its smile, drove the avatar
+        return sum(b < a for a, b in zip(indices, indices[1:])) >= 1 and len(mouth) > 30 and len(images) >= 10
+
+    deadline = time.perf_counter() + LIVE_SECONDS
+    while not looped():
+        if time.perf_counter() > deadline:
+            sys.exit(f"the video did not loop in {LIVE_SECONDS} s: {len(mouth)} frames, {len(images)} shown")
+        step()
+    feeds.append(app._feed_pixels.copy())
+    recording = [time.perf_counter()]  # the recording's first frame comes in the first step after this
+    app.start_recording(out / "side.mp4", layout="side_by_side")
+    step()
+    recording.append(time.perf_counter())
+    while time.perf_counter() - recording[0] < 2.5:
+        step()
+    recording.append(time.perf_counter())  # its last frame holds until the recording stops, in between
     app.stop_recording()
+    recording.append(time.perf_counter())
     result = {"mouth": list(mouth.values()), "latency": app.latency_ms, "status": sorted(statuses),
               "readout": dpg.get_value("live/readout"), "sliders_follow": dpg.get_value("expression/0")
-              == app._live.params.expression[0].item()}
+              == app._live.params.expression[0].item(), "recording": recording}
     app.close()
     widths = sorted(images)
     np.savez(out / "live.npz", narrow=np.stack([images[w] for w in widths[:5]]),
@@ -392,7 +413,14 @@ def test_a_face_video_drives_the_avatar(display, tmp_path):
     assert feed.shape == (240, 320, 3) and (np.abs(feed[:, :, 1] - feed[:, :, 0]) > 0.3).sum() > 50  # landmarks
     stream_size, frames = video_frames(tmp_path / "side.mp4")
     assert stream_size[0] > stream_size[1] and stream_size[1] == 160  # the camera beside the avatar
-    assert 50 <= frames <= 90  # about 2.5 s at 30 fps
+    assert_recorded_frames(frames, *result["recording"])  # about 2.5 s at 30 fps
+
+
+def assert_recorded_frames(frames: int, asked: float, first_step: float, stopping: float, stopped: float):
+    """A recording at RECORD_FPS lasts from its first frame, added in the first window step after it
+    was `asked` for (ended at `first_step`), until stop_recording(), called between `stopping` and `stopped`."""
+    shortest, longest = stopping - first_step, stopped - asked
+    assert RECORD_FPS * shortest - 1 <= frames <= RECORD_FPS * longest + 1, (frames, shortest, longest)
 
 
 def video_frames(path: Path) -> tuple[tuple[int, int], int]:
@@ -480,12 +508,17 @@ FILES = textwrap.dedent("""
     result = {"status": dpg.get_value("live/status")}
     assert app.wait_until_drawn()
     app.save_image()  # the image, named by the time, in record_dir
+    recording = [time.perf_counter()]
     app.start_recording(out / "two.mp4")
     start = time.perf_counter()
     while time.perf_counter() - start < 2.0:
         app.set_control("jaw", 25.0 * (time.perf_counter() - start) / 2)
         app.step()
+        if len(recording) == 1:
+            recording.append(time.perf_counter())
+    recording.append(time.perf_counter())
     result["recorded"] = app.stop_recording()
+    result["recording"] = recording + [time.perf_counter()]
 
     app.reset_face()
     app.set_control("smile", 0.75)
@@ -526,7 +559,8 @@ def test_record_screenshot_presets_export_and_render_settings(display, tmp_path)
     assert "--webcam" in result["status"]  # without a camera: the sliders alone, and it says so
 
     size, frames = video_frames(tmp_path / "two.mp4")
-    assert size == (160, 160) and 54 <= frames <= 66  # 2 s at 30 fps
+    assert size == (160, 160)
+    assert_recorded_frames(frames, *result["recording"])  # about 2 s at 30 fps
     assert result["recorded"].startswith(f"wrote {tmp_path / 'two.mp4'}")
     size, frames = video_frames(tmp_path / "closed.mp4")  # finished by close()
     assert size == (160, 160) and frames > 0

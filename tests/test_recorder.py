@@ -58,22 +58,20 @@ def test_two_seconds_at_an_irregular_window_rate_make_sixty_frames(tmp_path, lay
     assert recorder.recording and recorder.path == path
     rng = np.random.default_rng(0)
     dtype = np.float32 if layout == "avatar" else np.uint8  # both kinds of avatar image
-    times, add_seconds = [], []
+    times = []
     start = time.perf_counter()
     while (now := time.perf_counter()) - start < 2.0:
-        before = time.perf_counter()
         assert recorder.add(grey(len(times), dtype=dtype), camera_image(), now)
-        add_seconds.append(time.perf_counter() - before)
         times.append(now)
         time.sleep(rng.uniform(1 / 45, 1 / 20))
     assert not path.exists()  # only once finished
-    assert recorder.stop() == path
+    assert recorder.stop(times[0] + 2.0) == path  # two seconds from the first frame
     assert not recorder.recording
 
     info, frames = read_video(path)
     assert info["codec"] == "h264"
     assert info["rate"] == Fraction(30)
-    assert abs(len(frames) - 60) <= 3
+    assert len(frames) in (60, 61)  # 2 s at 30 fps, and the last frame if it came after its slot began
     assert len(frames) == recorder.frames_written
     width, height = AVATAR_SIZE
     camera_width = round(CAMERA_SIZE[0] * height / CAMERA_SIZE[1]) if layout == "side_by_side" else 0  # 100
@@ -81,7 +79,6 @@ def test_two_seconds_at_an_irregular_window_rate_make_sixty_frames(tmp_path, lay
     assert info["size"] == expected == recorder.frame_size
     assert info["size"] == ((202, 76) if layout == "side_by_side" else (102, 76))
     assert [p.name for p in tmp_path.iterdir()] == ["take.mp4"]  # no temporary file left
-    assert np.median(add_seconds) < 0.005  # add() only hands the frame over
 
     # The video's frame k shows the window frame that was on screen k / 30 s after the first.
     shown = [int(np.searchsorted(times, times[0] + k / 30 + 1e-9, side="right")) - 1 for k in range(len(frames))]
@@ -117,10 +114,9 @@ def test_a_slow_encoder_drops_frames_without_blocking_and_stop_flushes_the_queue
     recorder.add(grey(0), None, start)
     recorder.add(grey(1), None, start + 1 / 30)
     assert BlockingWriter.blocked.wait(30)
-    begin = time.perf_counter()
     for index in range(2, 30):
         assert recorder.add(grey(index), None, start + index / 30)
-    assert time.perf_counter() - begin < 1.0  # the blocked encoder never held add() up
+    assert not BlockingWriter.release.is_set()  # add() only hands frames over: all returned while it was blocked
     assert recorder.dropped == 28 - 4  # the queue holds the newest 4
     assert recorder.frames_written == 0
 
@@ -246,7 +242,7 @@ def test_an_encoder_failure_is_raised_by_stop_once(tmp_path, monkeypatch):
     recorder = Recorder(path, 30, "avatar")
     recorder.add(grey(1), None, 0.0)
     recorder.add(grey(2), None, 0.5)
-    deadline = time.perf_counter() + 10
+    deadline = time.perf_counter() + 30
     while recorder.error is None and time.perf_counter() < deadline:
         time.sleep(0.01)
     assert not recorder.recording

@@ -152,7 +152,7 @@ class FakeCamera:
         return True, image
 
 
-def wait_until(condition, seconds: float = 2.0) -> bool:
+def wait_until(condition, seconds: float = 30.0) -> bool:
     deadline = time.perf_counter() + seconds
     while not condition():
         if time.perf_counter() > deadline:
@@ -166,18 +166,19 @@ def test_live_source_hands_out_the_newest_frame():
     with CameraSource(grab=camera, fps=200) as source:
         assert source.live and source.frame_count is None and source.fps == 200
         indices = []
-        for frame in source:
+        while len(indices) < 6:
+            # The newest, not the oldest waiting: all but the last captured frame or two (grabbed, not yet handed
+            # over) were there before this read.
+            captured = camera.count
+            frame = source.read(timeout=30)
             assert frame.image.shape == (4, 6, 3) and frame.image[0, 0, 0] == frame.index % 256  # RGB
             assert frame.image[0, 0, 2] == 0
-            assert frame.index >= camera.count - 5  # the newest, not the oldest waiting
+            assert frame.index >= captured - 2
             indices.append(frame.index)
-            if len(indices) == 6:
-                break
-            time.sleep(0.05)  # a slow consumer: ~10 frames are captured meanwhile
+            assert wait_until(lambda: camera.count >= frame.index + 6)  # a slow consumer: frames pile up
         assert source.size == (6, 4)
-    steps = np.diff(indices)
     print(f"slow consumer saw frames {indices}")
-    assert (steps > 0).all() and np.median(steps) >= 4  # old frames were skipped
+    assert (np.diff(indices) >= 4).all()  # old frames were skipped
 
 
 def test_live_source_survives_unplug_and_replug():
