@@ -11,6 +11,50 @@ def run(filter: OneEuroFilter, values: np.ndarray, fps: float = FPS) -> np.ndarr
     return np.array([filter(v, i / fps) for i, v in enumerate(values)])
 
 
+def one_euro_by_hand(samples: list[float], times: list[float], min_cutoff: float, beta: float,
+                     d_cutoff: float) -> list[float]:
+    """Casiez, Roussel and Vogel's 1 euro filter, written out from the paper for one scalar signal: the first
+    sample is its own estimate; then, with alpha(fc, Te) = 1 / (1 + tau / Te) and tau = 1 / (2 pi fc),
+    dx = (x - x_prev_hat) / Te, dx_hat = alpha(d_cutoff) dx + (1 - alpha) dx_prev_hat,
+    fc = min_cutoff + beta |dx_hat|, x_hat = alpha(fc) x + (1 - alpha) x_prev_hat."""
+    def alpha(cutoff, period):
+        return 1 / (1 + 1 / (2 * np.pi * cutoff) / period)
+
+    x_hat, dx_hat, out = samples[0], 0.0, [samples[0]]
+    for x, period in zip(samples[1:], np.diff(times)):
+        a = alpha(d_cutoff, period)
+        dx_hat = a * (x - x_hat) / period + (1 - a) * dx_hat
+        a = alpha(min_cutoff + beta * abs(dx_hat), period)
+        x_hat = a * x + (1 - a) * x_hat
+        out.append(x_hat)
+    return out
+
+
+def test_filter_equals_the_papers_formulas():
+    """Irregular frame times, a speed-dependent cutoff (beta > 0) and a speed estimate smoothed at its own cutoff
+    (d_cutoff, not min_cutoff), per element of an array."""
+    rng = np.random.default_rng(4)
+    times = np.cumsum(rng.uniform(0.02, 0.06, 40)).tolist()
+    signals = np.cumsum(rng.normal(0, 0.3, (40, 3)), axis=0) + np.sin(np.arange(40))[:, None]
+    settings = dict(min_cutoff=0.7, beta=2.5, d_cutoff=4.0)
+    one_euro = OneEuroFilter(**settings)
+    ours = np.array([one_euro(value, t) for value, t in zip(signals, times)])
+    for k in range(3):
+        np.testing.assert_allclose(ours[:, k], one_euro_by_hand(signals[:, k].tolist(), times, **settings),
+                                   rtol=1e-12, atol=1e-12)
+    assert np.abs(ours - signals).max() > 0.1  # it filtered
+
+
+def test_smoother_strength_divides_the_groups_cutoffs():
+    rng = np.random.default_rng(5)
+    smoother = ParamSmoother(strength=0.5, d_cutoff=2.0)
+    jaw = np.cumsum(rng.normal(0, 0.1, (30, 3)), axis=0)
+    ours = np.array([smoother({"jaw": value}, k / FPS)["jaw"] for k, value in enumerate(jaw)])
+    min_cutoff, beta = DEFAULT_GROUPS["jaw"]
+    expected = one_euro_by_hand(jaw[:, 1].tolist(), [k / FPS for k in range(30)], min_cutoff / 0.5, beta / 0.5, 2.0)
+    np.testing.assert_allclose(ours[:, 1], expected, rtol=1e-12, atol=1e-12)
+
+
 def test_constant_passes_unchanged():
     values = np.tile(np.array([0.3, -1.2, 5.0], np.float32), (60, 1))
     out = run(OneEuroFilter(min_cutoff=1.0, beta=0.5), values)
