@@ -4,12 +4,15 @@ import io
 import os
 import pickle
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
 import scipy.sparse
+import torch
 
-from models.safe_pickle import ChumpyStub, UnsafePickleError, safe_load, to_numpy
+from models.safe_pickle import (ALLOWED, TORCH_ALLOWED, TORCH_STORAGE_DTYPES, ChumpyStub, UnsafePickleError,
+                                 safe_load, safe_torch_load, to_numpy)
 
 
 class RunsShell:
@@ -168,3 +171,113 @@ def test_extra_allowed_extends_the_allowlist():
         load_bytes(data)
     loaded = load_bytes(data, extra_allowed={("collections", "OrderedDict"): collections.OrderedDict})
     assert loaded == collections.OrderedDict(a=1)
+
+
+def test_the_allowlist_is_exactly_what_model_files_contain():
+    """Pinned: a name added to the allowlist (say builtins.open) must be added here too, on purpose."""
+    cores = ("numpy.core", "numpy._core")
+    expected = {
+        *((f"{core}.multiarray", name) for core in cores for name in ("_reconstruct", "scalar")),
+        *((f"{core}.numeric", "_frombuffer") for core in cores),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        *((module, "csc_matrix") for module in ("scipy.sparse", "scipy.sparse.csc", "scipy.sparse._csc")),
+        *((module, "csr_matrix") for module in ("scipy.sparse", "scipy.sparse.csr", "scipy.sparse._csr")),
+        *((module, name) for module in ("__builtin__", "builtins") for name in ("set", "frozenset", "object")),
+        ("_codecs", "encode"), ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
+    }
+    assert set(ALLOWED) == expected
+    assert ALLOWED[("builtins", "object")] is object and ALLOWED[("__builtin__", "set")] is set
+    assert ALLOWED[("scipy.sparse.csc", "csc_matrix")] is scipy.sparse.csc_matrix
+    assert set(TORCH_ALLOWED) == {("torch._utils", "_rebuild_tensor_v2"), ("collections", "OrderedDict"),
+                                  *(("torch", name) for name in TORCH_STORAGE_DTYPES)}
+    assert all(isinstance(dtype, torch.dtype) for key, dtype in TORCH_ALLOWED.items() if key[0] == "torch")
+    assert {TORCH_ALLOWED[("torch", name)] for name in ("FloatStorage", "LongStorage")} == {torch.float32,
+                                                                                           torch.int64}
+
+
+# torch.save files made by hand, to reach every refusal of safe_torch_load.
+
+
+class Stored:
+    """Pickled as the persistent id `saved_id` (what torch.save writes for a tensor's storage)."""
+
+    def __init__(self, *saved_id):
+        self.saved_id = saved_id
+
+
+class Tensor1D:
+    """Pickled as torch.save pickles a 1-D tensor over `storage`."""
+
+    def __init__(self, storage: Stored, size: int):
+        self.storage, self.size = storage, size
+
+    def __reduce__(self):
+        return torch._utils._rebuild_tensor_v2, (self.storage, 0, (self.size,), (1,), False, collections.OrderedDict())
+
+
+def torch_file(path, content, storages: dict[str, bytes], byteorder: bytes = b"little", pickles: int = 1):
+    """A zip laid out as torch.save's: archive/data.pkl (`content`, its Stored objects as persistent ids),
+    archive/data/KEY per storage, archive/byteorder."""
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return obj.saved_id if isinstance(obj, Stored) else None
+
+    data = io.BytesIO()
+    Pickler(data, protocol=2).dump(content)
+    with zipfile.ZipFile(path, "w") as archive:
+        for k in range(pickles):
+            archive.writestr(f"archive{k or ''}/data.pkl", data.getvalue())
+        archive.writestr("archive/byteorder", byteorder)
+        for key, values in storages.items():
+            archive.writestr(f"archive/data/{key}", values)
+    return path
+
+
+FOUR_FLOATS = {"0": np.arange(4, dtype="<f4").tobytes()}
+
+
+def test_a_hand_made_torch_file_loads_on_the_cpu_whatever_its_device(tmp_path):
+    storage = Stored("storage", torch.FloatStorage, "0", "cuda:0", 4)
+    path = torch_file(tmp_path / "ok.ptk", {"a": Tensor1D(storage, 4), "b": np.ones(2)}, FOUR_FLOATS)
+    loaded = safe_torch_load(path)
+    assert loaded["a"].device.type == "cpu" and loaded["a"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert loaded["b"].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("case, error, message", [
+    ("no data.pkl", pickle.UnpicklingError, "not a torch.save file"),
+    ("two data.pkl", pickle.UnpicklingError, "not a torch.save file"),
+    ("big-endian", pickle.UnpicklingError, "big-endian"),
+    ("not a storage", UnsafePickleError, "refused a persistent object 'module'"),
+    ("dtype not a torch dtype", UnsafePickleError, "refused a persistent object 'storage'"),
+    ("storage of another size", pickle.UnpicklingError, "storage 0 holds 4 values, not 5"),
+    ("code in the pickle", UnsafePickleError, "refused to load posix.system"),
+])
+def test_every_malformed_torch_file_is_refused(tmp_path, case, error, message):
+    path, marker = tmp_path / "bad.ptk", tmp_path / "pwned"
+    tensor = Tensor1D(Stored("storage", torch.FloatStorage, "0", "cpu", 4), 4)
+    if case == "no data.pkl":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data/0", FOUR_FLOATS["0"])
+    elif case == "two data.pkl":
+        torch_file(path, tensor, FOUR_FLOATS, pickles=2)
+    elif case == "big-endian":
+        torch_file(path, tensor, FOUR_FLOATS, byteorder=b"big")
+    elif case == "not a storage":
+        torch_file(path, Stored("module", torch.FloatStorage, "0", "cpu", 4), FOUR_FLOATS)
+    elif case == "dtype not a torch dtype":
+        torch_file(path, Stored("storage", "FloatStorage", "0", "cpu", 4), FOUR_FLOATS)
+    elif case == "storage of another size":
+        torch_file(path, Tensor1D(Stored("storage", torch.FloatStorage, "0", "cpu", 5), 5), FOUR_FLOATS)
+    else:
+        torch_file(path, {"a": tensor, "evil": RunsShell(f"touch {marker}")}, FOUR_FLOATS)
+    with pytest.raises(error, match=message) as raised:
+        safe_torch_load(path)
+    assert str(path) in str(raised.value) and not marker.exists()
+
+
+def test_a_file_that_is_not_a_zip_is_refused(tmp_path):
+    path = tmp_path / "old.ptk"
+    path.write_bytes(pickle.dumps({"a": 1}))  # torch's legacy (non-zip) format, or anything else
+    with pytest.raises(zipfile.BadZipFile):
+        safe_torch_load(path)
