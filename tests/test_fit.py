@@ -162,6 +162,68 @@ def test_recovers_known_parameters_cold_and_warm(model, head):
     print(f"\ncold, max over 5 faces at {noise} px: {fmt(worst_cold)}\nwarm: {fmt(worst_warm)}")
 
 
+def objective_by_hand(model: FitModel, observed: np.ndarray, settings: FitSettings, previous: np.ndarray | None):
+    """The residuals whose squares the fit minimises, from the module's docstring and FitSettings alone, for a
+    general solver: reprojection X = F R(x[:3]) p + x[3:6] of the points p posed by expression, jaw and eyes
+    (tracking.landmark_model.landmarks, checked against pose_head), over pixel_sigma (Huber off: huber_px must be
+    beyond every residual); each prior as (x - mean) / sigma; with a previous frame, the temporal prior too."""
+    num_expressions = model.points.num_expressions
+    target = observed[model.observed_ids]
+    joints = {j: 6 + num_expressions + 3 * k for k, j in enumerate(model.free_joints)}  # where each joint's 3 are
+    absolute = {2: np.array(settings.jaw_sigma), 3: np.full(3, settings.eye_sigma), 4: np.full(3, settings.eye_sigma)}
+    temporal = {2: settings.temporal_jaw, 3: settings.temporal_eyes, 4: settings.temporal_eyes}
+    fx, fy, cx, cy = INTRINSICS
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        expression = x[6:6 + num_expressions]
+        pose = np.zeros((5, 3))
+        for j, at in joints.items():
+            pose[j] = x[at:at + 3]
+        posed = landmarks(model.points, expression, pose)
+        camera = (MODEL_TO_CAMERA @ axis_angle_matrix(x[:3]) @ posed.T).T + x[3:6]
+        uv = np.stack([fx * camera[:, 0] / camera[:, 2] + cx, fy * camera[:, 1] / camera[:, 2] + cy], axis=1)
+        parts = [((uv - target) / settings.pixel_sigma).reshape(-1), expression / settings.expression_sigma]
+        parts += [x[at:at + 3] / absolute[j] for j, at in joints.items()]
+        if previous is not None:
+            change = x - previous
+            parts += [change[:3] / settings.temporal_rotation,
+                      change[3:6] / (settings.temporal_translation * abs(previous[5])),
+                      change[6:6 + num_expressions] / settings.temporal_expression]
+            parts += [change[at:at + 3] / temporal[j] for j, at in joints.items()]
+        return np.concatenate(parts)
+
+    return residuals
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_the_fit_finds_the_minimum_a_general_solver_finds(model, head, warm):
+    """scipy's least_squares on the objective written out by hand, priors (and the temporal prior) included,
+    started away from our fit, comes back to it."""
+    from scipy.optimize import least_squares
+
+    rng = np.random.default_rng(7)
+    settings = FitSettings(huber_px=1e9, tolerance=1e-14, cold_iterations=100, warm_iterations=100,
+                           expression_sigma=0.3, jaw_sigma=(0.2, 0.02, 0.05), eye_sigma=0.25, temporal_rotation=0.03,
+                           temporal_translation=0.02, temporal_expression=0.2, temporal_jaw=0.1, temporal_eyes=0.15)
+    truth = random_truth(rng, head.num_expressions)
+    previous = None
+    if warm:
+        nearby = FlameParams(truth.expression + 0.2, truth.pose.clone(), truth.translation + 0.01)
+        nearby.pose[0] += np.radians(4)
+        previous = fit_frame(model, observe(model, nearby, 1.0, rng), None, INTRINSICS, None, settings).state
+    observed = observe(model, truth, 1.0, rng)
+    ours = fit_frame(model, observed, None, INTRINSICS, previous, settings).state.x
+    residuals = objective_by_hand(model, observed, settings, None if previous is None else previous.x)
+    start = ours + rng.normal(0, 0.02, len(ours))
+    solved = least_squares(residuals, start, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15).x
+    cost = {name: float(residuals(x) @ residuals(x)) for name, x in (("ours", ours), ("scipy", solved))}
+    print(f"\n{'warm' if warm else 'cold'}: cost ours {cost['ours']:.9f}, scipy's {cost['scipy']:.9f}, largest "
+          f"difference in x {np.abs(ours - solved).max():.2e}")
+    assert cost["ours"] == pytest.approx(cost["scipy"], rel=1e-9)
+    np.testing.assert_allclose(ours, solved, atol=1e-6)
+    assert np.abs(residuals(start) @ residuals(start) - cost["scipy"]) > 1.0  # it did start away
+
+
 def fmt(found: dict[str, float]) -> str:
     return ", ".join(f"{key} {value:.3g}" for key, value in found.items())
 
@@ -286,25 +348,3 @@ def test_fits_the_astronaut_photo_and_its_mirror(model):
         assert relative < 0.02
     print(f"yaw {yaws[0]:.2f}, mirrored {yaws[1]:.2f}: asymmetry {yaws[0] + yaws[1]:.2f} deg")
     assert abs(yaws[0] + yaws[1]) < 2.0
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Time
-
-
-def test_prints_fit_times(model, head):
-    rng = np.random.default_rng(6)
-    sequence = sequence_truth(head.num_expressions, 60)
-    observed = [observe(model, truth, 1.0, rng) for truth in sequence]
-    fit_frame(model, observed[0], None, INTRINSICS, None)  # compiled and warm
-    cold, warm = [], []
-    state = None
-    for frame in observed:
-        start = time.perf_counter()
-        fit_frame(model, frame, None, INTRINSICS, None)
-        cold.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        state = fit_frame(model, frame, None, INTRINSICS, state).state
-        warm.append(time.perf_counter() - start)
-    print(f"\nfit time per frame, 478 landmarks: warm median {1e3 * np.median(warm[1:]):.2f} ms, "
-          f"cold median {1e3 * np.median(cold):.2f} ms")
