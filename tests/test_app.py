@@ -580,7 +580,7 @@ def test_record_screenshot_presets_export_and_render_settings(display, tmp_path)
     assert count == expected > 1000 and f"({expected} Gaussians)" in result["ply"]
 
     images = np.load(tmp_path / "images.npz")
-    rgb_image, depth, alpha = images["rgb"], images["depth"], images["alpha"]
+    depth, alpha = images["depth"], images["alpha"]
     assert (depth[:4, :4] == 0).all() and (alpha[:4, :4] == 0).all()  # black where nothing is
     assert np.allclose(depth[..., 0], depth[..., 1]) and depth[80, 80, 0] > 0.3  # grey, the face near
     assert depth[60:120, 40:120, 0].std() > 0.05  # depth varies over the face

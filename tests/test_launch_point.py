@@ -1,5 +1,4 @@
 """launch.py on MonoGaussianAvatar experiments, as a user runs it: a moved dataset, conversion, a video."""
-from pathlib import Path
 
 import pytest
 

@@ -32,7 +32,6 @@ def test_fixture_videos_decode_every_frame(name):
         assert source.size == (width, height)
         assert source.fps == pytest.approx(fps, abs=0.01)
         assert source.frame_count == frames
-        started = time.perf_counter()
         count, last = 0, Frame(-1, -1.0, None)
         for frame in source:
             assert frame.index == last.index + 1 and frame.time > last.time
@@ -40,8 +39,6 @@ def test_fixture_videos_decode_every_frame(name):
                 assert frame.image.shape == (height, width, 3) and frame.image.dtype == np.uint8
             assert frame.image is not None
             count, last = count + 1, frame
-        seconds = time.perf_counter() - started
-    print(f"{name}: {count} frames decoded at {count / seconds:.0f} fps")
     assert count == frames and source.decode_errors == 0
     assert last.time == pytest.approx((frames - 1) / fps, abs=0.05)
 
