@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from viewer.app import IMAGE_LEFT, PANEL_WIDTH, RECORD_FPS
+from viewer.panel import FEED_SIZE, PADDING
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"
@@ -414,6 +415,52 @@ def test_a_face_video_drives_the_avatar(display, tmp_path):
     stream_size, frames = video_frames(tmp_path / "side.mp4")
     assert stream_size[0] > stream_size[1] and stream_size[1] == 160  # the camera beside the avatar
     assert_recorded_frames(frames, *result["recording"])  # about 2.5 s at 30 fps
+
+
+def test_a_webcam_screenshot_waits_for_the_camera_to_drive_the_avatar(display, tmp_path):
+    video = FACES / "pyfeat_single_face.mp4"
+    if not video.exists():
+        pytest.skip("../shared/fixtures/faces is absent")
+    still, driven = tmp_path / "still.png", tmp_path / "driven.png"
+    run([str(ROOT / "launch.py"), "--screenshot", str(still), "--size", "256"], display)
+    run([str(ROOT / "launch.py"), "--webcam", str(video), "--screenshot", str(driven), "--size", "256"], display)
+    shot = rgb(driven)
+    feed = shot[PADDING:PADDING + FEED_SIZE[1], PADDING:PADDING + FEED_SIZE[0]]
+    assert ((feed[..., 1] - feed[..., 0] > 80) & (feed[..., 1] - feed[..., 2] > 80)).sum() > 50  # landmark dots
+    image, demo = shot[:, IMAGE_LEFT:IMAGE_LEFT + 256], rgb(still)[:, IMAGE_LEFT:IMAGE_LEFT + 256]
+    assert skin(image[96:160, 96:160]).mean() > 0.5  # the avatar's face
+    assert np.abs(image - demo).mean() > 5  # posed by the tracked face, not the demo's rest pose
+
+
+NO_SIGNAL_SHOT = textwrap.dedent("""
+    import sys, time
+    import launch, viewer.app
+    from tracking import sources
+
+    class SilentCamera:  # opens, then never delivers a frame (a camera another program holds, a dead driver)
+        def read(self):
+            time.sleep(0.05)
+            return False, None
+        def get(self, prop):
+            return 0
+        def release(self):
+            pass
+
+    sources._open_camera = lambda index: SilentCamera()
+    viewer.app.LIVE_SECONDS = 3.0
+    sys.exit(launch.main(["--webcam", "0", "--screenshot", sys.argv[1], "--size", "64"]))
+""")
+
+
+def test_a_webcam_screenshot_without_a_signal_fails_in_one_line(display, tmp_path):
+    shot = tmp_path / "shot.png"
+    result = subprocess.run([sys.executable, "-c", NO_SIGNAL_SHOT, str(shot)], capture_output=True, text=True,
+                            timeout=SUBPROCESS_SECONDS, env=display, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == ("livehead: no screenshot: the live source did not drive the "
+                                                      "avatar within 3 s (camera 0: no signal, trying again every "
+                                                      "second)"), result.stderr
+    assert not shot.exists()
 
 
 def assert_recorded_frames(frames: int, asked: float, first_step: float, stopping: float, stopped: float):

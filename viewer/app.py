@@ -185,8 +185,9 @@ class ViewerApp:
                 if self.wait_until_drawn() and self.wait_until_live(LIVE_SECONDS):
                     self.save_screenshot(screenshot)
                 elif self._running and dpg.is_dearpygui_running():  # not closed: timed out
-                    raise TimeoutError(f"no screenshot: {self.driver.name} did not drive the avatar within "
-                                       f"{LIVE_SECONDS:.0f} s ({self.driver.problem or self.driver.status})")
+                    where = self.driver.problem or f"{self.driver.name}: {self.driver.status}"
+                    raise TimeoutError(f"no screenshot: the live source did not drive the avatar within "
+                                       f"{LIVE_SECONDS:.0f} s ({where})")
         finally:
             self.close()
 
