@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from viewer.app import IMAGE_LEFT, PANEL_WIDTH, RECORD_FPS
+from viewer.app import DRAWN_AFTER, IMAGE_LEFT, PANEL_WIDTH, RECORD_FPS
 from viewer.panel import FEED_SIZE, PADDING
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -461,6 +461,58 @@ def test_a_webcam_screenshot_without_a_signal_fails_in_one_line(display, tmp_pat
                                                       "avatar within 3 s (camera 0: no signal, trying again every "
                                                       "second)"), result.stderr
     assert not shot.exists()
+
+
+EVERY_WINDOW_FRAME = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    from avatar import load_avatar
+    from viewer.app import ViewerApp
+    from viewer.render_thread import Frame
+
+    class EveryWindowFrame:
+        '''A renderer with a new camera-driven image at every window frame (a GPU keeping up with a camera as fast
+        as the window), for the first `frames` window frames; then its last image stays.'''
+        error = None
+
+        def __init__(self, shape, frames):
+            self.image, self.frames, self.number = np.ones(shape, np.float32), frames, 0
+
+        def request(self, request):
+            pass
+
+        def stop(self):
+            pass
+
+        @property
+        def latest(self):  # read once a window frame
+            self.number = min(self.number + 1, self.frames)
+            return Frame(self.number, self.image, 0.001, time.perf_counter())
+
+    app = ViewerApp(load_avatar(), 64, 64, (255, 255, 255), "auto", webcam=sys.argv[1])
+    app.open()
+    app.renderer.stop()
+    app.renderer = EveryWindowFrame(app._pixels.shape, int(sys.argv[2]))
+    steps, step = [], app.step
+    app.step = lambda: steps.append(app.driver.status) or step()
+    result = {"drawn": app.wait_until_drawn(), "drawn_steps": len(steps)}
+    steps.clear()
+    result["live"] = app.wait_until_live(60.0)
+    result["live_steps"], result["statuses"] = len(steps), sorted(set(steps))
+    app.close()
+    print(json.dumps(result))
+""")
+
+
+def test_waits_end_while_a_new_image_comes_every_window_frame(display, tmp_path):
+    """An image on screen for DRAWN_AFTER window frames counts as drawn, and a live one as live, even while newer
+    ones replace it at every window frame: the waits end then, not only once the images stop coming."""
+    Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(tmp_path / "frame.png")  # a camera: looped frames
+    stream = 300  # window frames with a new image: a wait that ends only when they stop takes as many steps
+    result = json.loads(run(["-c", EVERY_WINDOW_FRAME, str(tmp_path), str(stream)], display).stdout.splitlines()[-1])
+    assert result["drawn"] and result["drawn_steps"] <= DRAWN_AFTER + 1, result
+    assert result["live"] and result["live_steps"] <= DRAWN_AFTER + 1, result
+    assert set(result["statuses"]) <= {"starting", "live"}  # it waited on the camera: a live source was there
 
 
 def assert_recorded_frames(frames: int, asked: float, first_step: float, stopping: float, stopped: float):

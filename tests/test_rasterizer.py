@@ -31,7 +31,8 @@ def random_scene(n: int, width: int, height: int, seed: int, covars: bool = Fals
         return Gaussians(means, opacities, colors, quats, scales), camera
     shapes = torch.randn(n, 3, 3, generator=g) * scales[:, :, None]
     sigma = shapes @ shapes.transpose(1, 2)
-    sigma[-5:] = torch.diag_embed(torch.tensor([1.0, -1.0, 0.5]) * 0.05)  # indefinite: drawn without an ellipse
+    sigma[-5:] = torch.diag_embed(torch.tensor([1.0, -1.0, 0.5]) * 0.05)  # indefinite: drawn without an ellipse,
+    opacities[-5:] = 1.0  # and opaque enough for alpha's cap of 0.99
     return Gaussians(means, opacities, colors, covars=sigma), camera
 
 
