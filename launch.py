@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "...) into the folder --output instead of an .mp4 (also when --output ends with /)")
     window = parser.add_argument_group("window")
     window.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a screenshot of the window once "
-                        "the avatar is drawn, then quit")
+                        "the avatar is drawn (with --webcam: once the camera drives it; exit status 1 if it has not "
+                        "within 2 minutes), then quit")
     window.add_argument("--webcam", metavar="SOURCE", help="drive the avatar live from a face: a webcam index "
                         "(0, 1, ...), or a video file or image folder played at its own rate, looping; without "
                         "a working camera the window opens with the sliders alone; default: none")
