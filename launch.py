@@ -372,18 +372,20 @@ def load_as_gem(settings: Settings):
     return build_gem(avatar).avatar
 
 
-def on_renderer_device(avatar, settings: Settings):
-    """A GEM that a CUDA rasterizer draws moves to the GPU: each frame, only the FLAME parameters cross over. Other
-    avatars, and any drawn by the CPU rasterizer, stay on the CPU (switching the window's renderer to the CPU later
-    takes the GEM's Gaussians back each frame)."""
+def on_renderer_device(avatar, settings: Settings, gpu: str = "cuda"):
+    """An avatar that a CUDA rasterizer draws moves to the GPU (`gpu`): each frame, only the FLAME parameters cross
+    over and one image comes back. Drawn by the CPU rasterizer, it stays on the CPU (switching the window's
+    renderer to the CPU later takes its Gaussians back each frame)."""
     import torch
 
     from avatar.gem.avatar import GemAvatar
     from avatar.rasterizer import resolve_backend
 
-    if not isinstance(avatar, GemAvatar) or resolve_backend(settings.renderer) == "cpu":
+    if resolve_backend(settings.renderer) == "cpu":
         return avatar
-    return avatar.to("cuda", torch.float16 if settings.fp16 else None)
+    if isinstance(avatar, GemAvatar):
+        return avatar.to(gpu, torch.float16 if settings.fp16 else None)
+    return avatar.to(gpu)
 
 
 def save_avatar_file(settings: Settings) -> None:
@@ -412,7 +414,7 @@ def run_headless(settings: Settings) -> None:
         raise UsageError(f"cannot write --output {settings.output}: {err.strerror or err}; "
                          "choose a folder that exists and that you can write to") from None
     with video:  # nothing appears under the output's name unless every frame was written
-        avatar = load(settings)
+        avatar = on_renderer_device(load(settings), settings)
         orbit = OrbitCamera.around(avatar.default_camera, target_depth(avatar.default_camera, avatar.head.v_template))
         orbit.resize(settings.width, settings.height)
         background = torch.tensor(settings.background, dtype=torch.float32) / 255
@@ -453,7 +455,7 @@ def run_reenact(settings: Settings) -> int:
     check_renderer(settings.renderer)
     jobs = plan_reenactment(settings)
     options = reenact_options(settings)
-    avatar = load(settings)
+    avatar = on_renderer_device(load(settings), settings)
     announce_first_compile(settings.renderer, tracking=settings.params is None)
     try:
         result = reenact_all(avatar, jobs, options)

@@ -33,7 +33,9 @@ class Avatar(Protocol):
     expression_range: tuple[float, float]  # a sensible slider range for its expression coefficients
     timeline: FlameSequence | None  # frames that came with it (a training dataset's tracking), if any
 
-    def gaussians(self, params: FlameParams) -> Gaussians: ...
+    def gaussians(self, params: FlameParams) -> Gaussians: ...  # on the avatar's device, from params on any
+
+    def to(self, device) -> Avatar: ...  # a copy that poses on `device`; its head model stays on the CPU
 
 
 def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLike | None = None) -> Avatar:

@@ -1,7 +1,7 @@
 """Rigged avatars: Gaussians bound to the triangles of a head model's mesh, each riding its triangle."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,8 @@ def triangle_frames(vertices: Tensor, faces: Tensor) -> tuple[Tensor, Tensor]:
 class RiggedAvatar:
     """Gaussians in triangle coordinates: posing the mesh poses them.
 
-    Per frame: the head model's skinning, one 3x3 frame per triangle, then one affine map per Gaussian.
+    Per frame: the head model's skinning, one 3x3 frame per triangle, then one affine map per Gaussian: on the CPU in
+    one numba pass, elsewhere (`to(device)`) in torch.
     """
 
     head: HeadModel  # identity baked in
@@ -46,6 +47,7 @@ class RiggedAvatar:
     opacities: Tensor  # (N,)
     colors: Tensor  # (N, 3)
     default_camera: Camera
+    posing_head: HeadModel | None = None  # `head` on the avatar's device, where it poses; None: `head`, on the CPU
     expression_range = (-1.0, 1.0)  # its blendshapes are designed for 0..1 (and their opposite)
     timeline = None
 
@@ -59,11 +61,28 @@ class RiggedAvatar:
         local_covars = inverse @ covars @ inverse.transpose(1, 2)
         return RiggedAvatar(head, face_ids, local_means, local_covars, opacities, colors, default_camera)
 
+    def to(self, device) -> RiggedAvatar:
+        """A copy that poses on `device`, its Gaussians coming out there. `head` stays on the CPU, where the tracker
+        and the window use it."""
+        device = torch.device(device)
+        return replace(self, face_ids=self.face_ids.to(device), local_means=self.local_means.to(device),
+                       local_covars=self.local_covars.to(device), opacities=self.opacities.to(device),
+                       colors=self.colors.to(device), posing_head=None if device.type == "cpu" else self.head.to(device))
+
     def gaussians(self, params: FlameParams) -> Gaussians:
-        posed = pose_head(self.head, params.expression[None], params.pose[None], params.translation[None])
-        means, covars = torch.empty_like(self.local_means), torch.empty_like(self.local_covars)
-        _place_on_triangles(posed.vertices[0].numpy(), self.head.faces.numpy(), self.face_ids.numpy(),
-                            self.local_means.numpy(), self.local_covars.numpy(), means.numpy(), covars.numpy())
+        """Gaussians on the avatar's device, from parameters on any device."""
+        head = self.head if self.posing_head is None else self.posing_head
+        device = self.local_means.device
+        expression, pose, translation = (value[None].to(device) for value in (params.expression, params.pose,
+                                                                                    params.translation))
+        posed = pose_head(head, expression, pose, translation).vertices[0]
+        if device.type == "cpu":
+            means, covars = torch.empty_like(self.local_means), torch.empty_like(self.local_covars)
+            _place_on_triangles(posed.numpy(), head.faces.numpy(), self.face_ids.numpy(), self.local_means.numpy(),
+                                self.local_covars.numpy(), means.numpy(), covars.numpy())
+        else:
+            means, covars = place_on_triangles_reference(posed, head.faces, self.face_ids, self.local_means,
+                                                         self.local_covars)
         return Gaussians(means=means, opacities=self.opacities, colors=self.colors, covars=covars)
 
 

@@ -49,6 +49,14 @@ class HeadModel:
     def num_joints(self) -> int:
         return self.parents.shape[0]
 
+    def to(self, device) -> HeadModel:
+        """A copy whose buffers live on `device`, to pose there. `parents` stays on the CPU: posing walks the joint
+        tree in Python."""
+        buffers = ("v_template", "shapedirs", "exprdirs", "posedirs", "joint_regressor", "lbs_weights", "faces")
+        landmarks = {name: LandmarkEmbedding(embedding.face_ids.to(device), embedding.bary.to(device))
+                     for name, embedding in self.landmarks.items()}
+        return replace(self, **{name: getattr(self, name).to(device) for name in buffers}, landmarks=landmarks)
+
     def with_shape(self, shape: Tensor) -> HeadModel:
         """The same model with identity coefficients (S,) baked into the template (exact: joints follow)."""
         return replace(self, v_template=self.v_template + self.shapedirs @ shape.to(self.shapedirs))

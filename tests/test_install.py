@@ -1,5 +1,6 @@
 """The install the README's commands do (read from `make -n`, which prints the commands without running them), and the
 pinned requirement files it reads."""
+import os
 import re
 import shutil
 import subprocess
@@ -12,11 +13,16 @@ PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
+def make(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """make in the checkout, as a user runs it (not as a sub-make of `make test`, whose flags it would inherit)."""
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True, env=env,
+                          check=check)
+
+
 def planned(tmp_path: Path, *args: str) -> list[str]:
     """The commands `make run` would run to install into a fresh virtual environment."""
-    result = subprocess.run(["make", "-n", "run", f"VENV={tmp_path / 'venv'}", *args], cwd=ROOT, capture_output=True,
-                            text=True, check=True)
-    return result.stdout.splitlines()
+    return make("-n", "run", f"VENV={tmp_path / 'venv'}", *args, check=True).stdout.splitlines()
 
 
 def pins(name: str) -> dict[str, str]:
@@ -56,8 +62,7 @@ def test_an_unsupported_python_is_one_line_and_no_environment(tmp_path):
     python = tmp_path / "python3.13"
     python.write_text("#!/bin/sh\nexit 1\n")  # what python3.13 answers the version check
     python.chmod(0o755)
-    result = subprocess.run(["make", "run", f"VENV={tmp_path / 'venv'}", f"PYTHON={python}"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = make("run", f"VENV={tmp_path / 'venv'}", f"PYTHON={python}")
     assert result.returncode != 0
     assert result.stdout.strip() == (f"livehead needs Python 3.11 or 3.12 (mediapipe 0.10.21 has no wheels for newer) "
                                      f"and {python} is not one: install python3.12 with its venv module, or name one: "

@@ -33,7 +33,7 @@ def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: i
                 raise KeyboardInterrupt
             params, camera = sweep_frame(index, frames, avatar.head.num_expressions, orbit)
             image = rasterize(avatar.gaussians(params), camera, background, backend).image
-            video.write(to_uint8(image).numpy())
+            video.write(to_uint8(image).cpu().numpy())  # the one copy back, in bytes
 
 
 @contextmanager

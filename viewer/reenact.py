@@ -499,7 +499,7 @@ def _compose(avatar, params, frame: Frame | None, source_size, front, side, back
              landmarks: dict, detector, index: int, options: ReenactOptions) -> np.ndarray:
     gaussians = avatar.gaussians(params)
     render = rasterize(gaussians, front, background, options.renderer)
-    avatar_image = to_uint8(render.image).numpy()
+    avatar_image = to_uint8(render.image).cpu().numpy()  # images come back as bytes, from any device
     if options.layout == "avatar":
         return avatar_image
     height = options.height
@@ -517,8 +517,8 @@ def _compose(avatar, params, frame: Frame | None, source_size, front, side, back
         return np.concatenate([panel, avatar_image], axis=1)
     panel = (fit_into(picture, options.width, height) if picture is not None
              else np.zeros((height, options.width, 3), np.uint8))
-    side_image = to_uint8(rasterize(gaussians, side, background, options.renderer).image).numpy()
-    alpha = (render.alpha.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+    side_image = to_uint8(rasterize(gaussians, side, background, options.renderer).image).cpu().numpy()
+    alpha = to_uint8(render.alpha).cpu().numpy()
     alpha = np.repeat(alpha[:, :, None], 3, axis=2)
     return np.concatenate([np.concatenate([panel, avatar_image], axis=1),
                            np.concatenate([side_image, alpha], axis=1)], axis=0)

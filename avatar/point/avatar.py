@@ -6,7 +6,7 @@ blendshapes, skinning, and the small Gaussian network. `original.py` is the dire
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ class PointAvatar:
     skin_weights: Tensor  # (N, 6) over [ghost, root, neck, jaw, left eye, right eye]
     base_attributes: Tensor  # (N, 11) the geometry network's, before activation: colour, scale, quaternion, opacity
     gaussian_network: FusedGaussianNetwork
+    posing_head: HeadModel | None = None  # `head` on the avatar's device, where it poses; None: `head`, on the CPU
     expression_range = (-3.0, 3.0)  # FLAME expression components, in standard deviations
 
     @staticmethod
@@ -93,15 +94,25 @@ class PointAvatar:
     def __len__(self) -> int:
         return self.rest_points.shape[0]
 
+    def to(self, device) -> PointAvatar:
+        """A copy that poses on `device`, its Gaussians coming out there. `head`, the camera and the timeline stay
+        on the CPU, where the tracker and the window use them."""
+        device = torch.device(device)
+        moved = {key: getattr(self, key).to(device) for key in ARRAY_KEYS}
+        return replace(self, **moved, gaussian_network=self.gaussian_network.to(device),
+                       posing_head=None if device.type == "cpu" else self.head.to(device))
+
     def gaussians(self, params: FlameParams) -> Gaussians:
         """The Gaussians for FLAME expression (50,) and pose (5, 3) (+ translation): exactly what the original
-        hands its rasterizer, non-unit quaternions included."""
-        expression = params.expression.to(torch.float32)
-        transforms, feature = joint_transforms(self.head, expression[None], params.pose[None].to(torch.float32))
+        hands its rasterizer, non-unit quaternions included. On the avatar's device, from parameters on any."""
+        device = self.rest_points.device
+        head = self.head if self.posing_head is None else self.posing_head
+        expression = params.expression.to(device, torch.float32)
+        transforms, feature = joint_transforms(head, expression[None], params.pose[None].to(device, torch.float32))
         bones = ghost_bone(transforms)[0, :, :3].reshape(6, 12)  # top 3 rows of each 4x4
         coefficients = torch.cat([expression, feature[0]])  # (86,)
         n = len(self)
-        means, attributes = torch.empty(n, 3), torch.empty(n, 11)
+        means, attributes = torch.empty(n, 3, device=device), torch.empty(n, 11, device=device)
         # In chunks that stay in the cache: the network's 256-wide layer is 100 MB for 100k points at once.
         for start in range(0, n, FRAME_CHUNK):
             part = slice(start, start + FRAME_CHUNK)

@@ -149,6 +149,10 @@ class FusedGaussianNetwork:
         b_out = torch.cat([b for _, b in lasts] + [torch.zeros(padding)])
         return FusedGaussianNetwork(net["lin0"], net["lin1"], (w_in @ w2, b_in), (w_out, b_out))
 
+    def to(self, device) -> FusedGaussianNetwork:
+        return FusedGaussianNetwork(*((weight.to(device), bias.to(device))
+                                      for weight, bias in (self.layer0, self.layer1, self.heads_in, self.heads_out)))
+
     def __call__(self, offsets: Tensor) -> Tensor:
         """(N, 3) -> (N, 11) [colour 3, scale 3, quaternion 4, opacity 1] offsets."""
         h = torch.relu_(torch.addmm(self.layer0[1], offsets, self.layer0[0].T))

@@ -33,7 +33,7 @@ class RasterizerInputs:
 
 def ghost_bone(transforms: Tensor) -> Tensor:
     """(B, 5, 4, 4) FLAME joint transforms -> (B, 6, 4, 4) with the identity ghost bone first."""
-    eye = torch.eye(4, dtype=transforms.dtype).expand(transforms.shape[0], 1, 4, 4)
+    eye = torch.eye(4, dtype=transforms.dtype, device=transforms.device).expand(transforms.shape[0], 1, 4, 4)
     return torch.cat([eye, transforms], dim=1)
 
 
