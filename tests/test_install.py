@@ -29,7 +29,7 @@ def pins(name: str) -> dict[str, str]:
     lines = (ROOT / name).read_text().splitlines()
     found = {}
     for line in lines:
-        if line.strip() and not line.startswith("#"):
+        if line.strip() and not line.startswith(("#", "-r ")):
             match = PIN.match(line)
             assert match, f"{name}: {line!r} is not pinned with =="
             found[match[1].lower().replace("_", "-")] = match[2]

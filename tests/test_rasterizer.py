@@ -1,14 +1,19 @@
 """The rasterizer: our CPU path against the brute-force 3DGS reference, and outcomes that have one right answer."""
 import math
+import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
 
 from avatar.camera import Camera, to_3dgs
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import Render, available_backends, rasterize
-from avatar.rasterizer.reference import rasterize_reference
+from avatar.rasterizer import NEAR, Render, available_backends, rasterize
+from avatar.rasterizer.gsplat_backend import gsplat_arguments
+from avatar.rasterizer.reference import project_reference, rasterize_reference
 
 WHITE = torch.ones(3)
 
@@ -204,7 +209,43 @@ def test_without_cuda_only_cpu_is_offered_and_cuda_backends_say_what_to_install(
         rasterize(*random_scene(10, 16, 16, seed=9), backend="gsplat")
     with pytest.raises(ValueError, match="unknown rasterizer backend"):
         rasterize(*random_scene(10, 16, 16, seed=9), backend="opengl")
-    assert "gsplat" not in sys.modules  # importing it without CUDA logs CUDA_HOME noise
+    # Importing gsplat without CUDA logs CUDA_HOME noise: finding the backends does not (in a fresh process: other
+    # tests import gsplat's pure-torch parts).
+    imported = subprocess.run([sys.executable, "-c", "import sys; from avatar.rasterizer import available_backends; "
+                               "available_backends(); print('gsplat' in sys.modules)"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert imported.stdout.strip() == "False"
+
+
+def test_gsplat_projects_what_our_adapter_hands_it_as_3dgs_does():
+    """gsplat's own pure-torch projection, run on the CPU on exactly the arguments our adapter hands
+    gsplat.rasterization, lands where the 3DGS reference projection does: the half-pixel shift of the principal
+    point, covariances (not quaternions), the low-pass filter and the near plane, checked without a GPU."""
+    torch_impl = pytest.importorskip("gsplat.cuda._torch_impl")
+    scene, camera = random_scene(600, 97, 61, seed=4)  # off-centre principal point, some behind the camera
+    # and two on the optical axis, just before and just beyond the near plane
+    ahead = camera.position + torch.tensor([[NEAR - 0.05], [NEAR + 0.05]]) * camera.world_to_camera[2, :3]
+    two = (ahead, torch.ones(2), torch.ones(2, 3), torch.tensor([[1.0, 0, 0, 0]] * 2), torch.full((2, 3), 0.01))
+    gaussians = Gaussians(*(torch.cat([getattr(scene, name), added]) for name, added in
+                            zip(("means", "opacities", "colors", "quats", "scales"), two)))
+    args = gsplat_arguments(gaussians, camera, WHITE)
+    radii, means2d, depths, conics, _ = torch_impl._fully_fused_projection(
+        args["means"].double(), args["covars"].double(), args["viewmats"].double(), args["Ks"].double(),
+        args["width"], args["height"], eps2d=args["eps2d"], near_plane=args["near_plane"], far_plane=args["far_plane"])
+    radii, means2d, depths, conics = radii[0].numpy(), means2d[0].numpy(), depths[0].numpy(), conics[0].numpy()
+    ours = project_reference(gaussians, camera)
+    det = ours.a * ours.c - ours.b**2
+    # Means in the image, where neither clamps its Jacobian (gsplat about the principal point, 3DGS about the axis)
+    compared = ((ours.depth > NEAR) & (ours.pixel_x >= 0) & (ours.pixel_x < camera.width) & (ours.pixel_y >= 0)
+                & (ours.pixel_y < camera.height))
+    assert compared.sum() > 200
+    np.testing.assert_allclose(means2d[compared] - 0.5, np.stack([ours.pixel_x, ours.pixel_y], 1)[compared], atol=1e-4)
+    np.testing.assert_allclose(depths[compared], ours.depth[compared], rtol=1e-6)
+    np.testing.assert_allclose(conics[compared], np.stack([ours.c, -ours.b, ours.a], 1)[compared] / det[compared, None],
+                               rtol=1e-4)
+    # culled where 3DGS culls: at or before the near plane; drawn beyond it
+    assert (radii[ours.depth <= NEAR] == 0).all() and (radii[compared] > 0).all()
+    assert (radii[-2] == 0).all() and (radii[-1] > 0).all()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

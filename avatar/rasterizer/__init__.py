@@ -26,6 +26,9 @@ _PACKAGES = {
 }
 
 
+NEAR = 0.2  # 3DGS culls Gaussians whose camera-space z is at most this; every backend does
+
+
 @dataclass
 class Render:
     image: Tensor  # (H, W, 3) float32 RGB, composited over the background

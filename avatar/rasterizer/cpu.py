@@ -31,10 +31,9 @@ from torch import Tensor
 
 from avatar.camera import Camera
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import Render
+from avatar.rasterizer import NEAR, Render
 
 TILE = 16
-NEAR = 0.2  # 3DGS culls Gaussians whose camera-space z is at most this
 K_MARGIN = 1e-6  # added to k: moves the ellipse's edge by ~1e-7 px, ~1e5 times float64 rounding there
 # Columns of the per-Gaussian table that the projection writes and binning and compositing read:
 # mean (u, v) in pixels, camera-space z, opacity, colour, conic Q = (QA, QB, QC) = inverse 2D covariance,

@@ -10,35 +10,41 @@ float32 with w + 1e-7, about 1e-5 px away, which matters only where a threshold 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from avatar.camera import Camera
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import Render
+from avatar.rasterizer import NEAR, Render
 
 TILE = 16
 
 
-def rasterize_reference(
-    gaussians: Gaussians, camera: Camera, background: Tensor | None = None  # (3,), default white
-) -> Render:
-    """Render like the 3DGS CUDA forward pass; the returned tensors are float64."""
+@dataclass
+class Projection:
+    """Each Gaussian on the image, float64 (N,) arrays."""
+
+    pixel_x: np.ndarray  # the mean's pixel: u = fx x / z + cx (pixel centres at integers)
+    pixel_y: np.ndarray
+    depth: np.ndarray  # camera-space z
+    a: np.ndarray  # the 2D covariance [[a, b], [b, c]] in pixels^2, the 0.3 low-pass filter included
+    b: np.ndarray
+    c: np.ndarray
+
+
+def project_reference(gaussians: Gaussians, camera: Camera) -> Projection:
+    """Pinhole means and EWA covariances, as the 3DGS forward pass projects them."""
     g = gaussians.to("cpu").to(torch.float64)
-    means, opacities, colors = g.means.numpy(), g.opacities.numpy(), g.colors.numpy()
-    covariances = g.covariances().numpy()  # (N, 3, 3)
-    background = np.ones(3) if background is None else background.double().numpy()
-    width, height = camera.width, camera.height
+    means, covariances = g.means.numpy(), g.covariances().numpy()  # (N, 3), (N, 3, 3)
     rotation = camera.world_to_camera[:3, :3].double().numpy()
     p_view = means @ rotation.T + camera.world_to_camera[:3, 3].double().numpy()  # camera space
     depth = p_view[:, 2]
-    pixel_x = camera.fx * p_view[:, 0] / depth + camera.cx
-    pixel_y = camera.fy * p_view[:, 1] / depth + camera.cy
-
     # EWA splatting: cov2D = J W Sigma W^T J^T, the Jacobian taken at x/z, y/z clamped to 1.3 tan(fov/2)
     focal_x, focal_y = camera.fx, camera.fy
-    tan_fovx, tan_fovy = width / (2.0 * focal_x), height / (2.0 * focal_y)
+    tan_fovx, tan_fovy = camera.width / (2.0 * focal_x), camera.height / (2.0 * focal_y)
     tx = np.clip(p_view[:, 0] / depth, -1.3 * tan_fovx, 1.3 * tan_fovx) * depth
     ty = np.clip(p_view[:, 1] / depth, -1.3 * tan_fovy, 1.3 * tan_fovy) * depth
     jacobian = np.zeros((len(means), 2, 3))
@@ -48,7 +54,21 @@ def rasterize_reference(
     jacobian[:, 1, 2] = -focal_y * ty / depth**2
     jw = jacobian @ rotation
     cov2d = jw @ covariances @ jw.transpose(0, 2, 1)
-    a, b, c = cov2d[:, 0, 0] + 0.3, cov2d[:, 0, 1], cov2d[:, 1, 1] + 0.3
+    return Projection(focal_x * p_view[:, 0] / depth + camera.cx, focal_y * p_view[:, 1] / depth + camera.cy, depth,
+                      cov2d[:, 0, 0] + 0.3, cov2d[:, 0, 1], cov2d[:, 1, 1] + 0.3)
+
+
+def rasterize_reference(
+    gaussians: Gaussians, camera: Camera, background: Tensor | None = None  # (3,), default white
+) -> Render:
+    """Render like the 3DGS CUDA forward pass; the returned tensors are float64."""
+    g = gaussians.to("cpu").to(torch.float64)
+    opacities, colors = g.opacities.numpy(), g.colors.numpy()
+    background = np.ones(3) if background is None else background.double().numpy()
+    width, height = camera.width, camera.height
+    projected = project_reference(gaussians, camera)
+    pixel_x, pixel_y, depth = projected.pixel_x, projected.pixel_y, projected.depth
+    a, b, c = projected.a, projected.b, projected.c
 
     color = np.zeros((height, width, 3))
     accumulated_depth = np.zeros((height, width))
@@ -57,7 +77,7 @@ def rasterize_reference(
     grid_x, grid_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
     for i in np.argsort(depth, kind="stable"):
         det = a[i] * c[i] - b[i] ** 2
-        if depth[i] <= 0.2 or det == 0:
+        if depth[i] <= NEAR or det == 0:
             continue
         conic_a, conic_b, conic_c = c[i] * (1.0 / det), -b[i] * (1.0 / det), a[i] * (1.0 / det)
         mid = 0.5 * (a[i] + c[i])
