@@ -1,7 +1,10 @@
 """The rasterizer: our CPU path against the brute-force 3DGS reference, and outcomes that have one right answer."""
+import collections
+import importlib.util
 import math
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +218,46 @@ def test_without_cuda_only_cpu_is_offered_and_cuda_backends_say_what_to_install(
                                "available_backends(); print('gsplat' in sys.modules)"], capture_output=True, text=True,
                               cwd=Path(__file__).resolve().parent.parent, check=True)
     assert imported.stdout.strip() == "False"
+
+
+def test_image_only_is_the_same_image_without_alpha_and_depth():
+    gaussians, camera = random_scene(300, 48, 40, seed=6)
+    full, image_only = rasterize(gaussians, camera, backend="cpu"), rasterize(gaussians, camera, backend="cpu",
+                                                                             image_only=True)
+    assert torch.equal(image_only.image, full.image) and image_only.alpha is None and image_only.depth is None
+
+
+def test_the_inria_adapter_draws_its_depth_and_alpha_pass_only_when_asked(monkeypatch):
+    """Counted through a stand-in for diff_gaussian_rasterization's two names (the real one needs CUDA)."""
+    passes = []
+
+    class Rasterizer:
+        def __init__(self, settings):
+            self.settings = settings
+
+        def __call__(self, colors_precomp, **inputs):
+            passes.append(colors_precomp)
+            return torch.zeros(3, self.settings.image_height, self.settings.image_width), None
+
+    module = types.ModuleType("diff_gaussian_rasterization")
+    module.GaussianRasterizer = Rasterizer
+    module.GaussianRasterizationSettings = collections.namedtuple("GaussianRasterizationSettings", [
+        "image_height", "image_width", "tanfovx", "tanfovy", "bg", "scale_modifier", "viewmatrix", "projmatrix",
+        "sh_degree", "campos", "prefiltered", "debug"])
+    monkeypatch.setitem(sys.modules, "diff_gaussian_rasterization", module)
+    # a copy of the adapter of its own, over the stand-in: the real one stays as it is for the CUDA tests
+    spec = importlib.util.spec_from_file_location("inria_over_a_stand_in",
+                                                  importlib.util.find_spec("avatar.rasterizer.inria_backend").origin)
+    adapter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(adapter)
+    rasterize_inria = adapter.rasterize_inria
+
+    gaussians, camera = random_scene(50, 32, 24, seed=7)
+    image = rasterize_inria(gaussians, camera, WHITE, image_only=True)
+    assert len(passes) == 1 and torch.equal(passes[0], gaussians.colors) and image.alpha is None
+    render = rasterize_inria(gaussians, camera, WHITE)
+    assert len(passes) == 3 and render.alpha.shape == render.depth.shape == (24, 32)
+    assert torch.equal(passes[2][:, 1], torch.ones(50))  # the second pass: (z, 1, 0), its sums depth and alpha
 
 
 def test_gsplat_projects_what_our_adapter_hands_it_as_3dgs_does():

@@ -32,7 +32,7 @@ def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: i
             if interrupted.is_set():
                 raise KeyboardInterrupt
             params, camera = sweep_frame(index, frames, avatar.head.num_expressions, orbit)
-            image = rasterize(avatar.gaussians(params), camera, background, backend).image
+            image = rasterize(avatar.gaussians(params), camera, background, backend, image_only=True).image
             video.write(to_uint8(image).cpu().numpy())  # the one copy back, in bytes
 
 

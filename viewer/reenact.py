@@ -498,7 +498,7 @@ def _render(avatar: Avatar, drive, source: TimedSource | None, face_found: np.nd
 def _compose(avatar, params, frame: Frame | None, source_size, front, side, background, face_found: bool,
              landmarks: dict, detector, index: int, options: ReenactOptions) -> np.ndarray:
     gaussians = avatar.gaussians(params)
-    render = rasterize(gaussians, front, background, options.renderer)
+    render = rasterize(gaussians, front, background, options.renderer, image_only=options.layout != "grid")
     avatar_image = to_uint8(render.image).cpu().numpy()  # images come back as bytes, from any device
     if options.layout == "avatar":
         return avatar_image
@@ -517,7 +517,7 @@ def _compose(avatar, params, frame: Frame | None, source_size, front, side, back
         return np.concatenate([panel, avatar_image], axis=1)
     panel = (fit_into(picture, options.width, height) if picture is not None
              else np.zeros((height, options.width, 3), np.uint8))
-    side_image = to_uint8(rasterize(gaussians, side, background, options.renderer).image).cpu().numpy()
+    side_image = to_uint8(rasterize(gaussians, side, background, options.renderer, image_only=True).image).cpu().numpy()
     alpha = to_uint8(render.alpha).cpu().numpy()
     alpha = np.repeat(alpha[:, :, None], 3, axis=2)
     return np.concatenate([np.concatenate([panel, avatar_image], axis=1),

@@ -94,7 +94,7 @@ class RenderThread:
                 start = time.perf_counter()
                 try:
                     render = rasterize(self.avatar.gaussians(request.params), request.camera, request.background,
-                                       request.backend)
+                                       request.backend, image_only=request.mode == "RGB")
                     image = display_image(render, request.mode).float().cpu().numpy()
                 except BaseException as error:  # noqa: BLE001 - handed to the GUI thread, which raises it
                     self.error = error

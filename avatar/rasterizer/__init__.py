@@ -21,7 +21,8 @@ from avatar.gaussians import Gaussians
 
 BACKENDS = ("inria", "gsplat", "cpu")
 _PACKAGES = {
-    "inria": "diff-gaussian-rasterization (pip install git+https://github.com/graphdeco-inria/diff-gaussian-rasterization)",
+    "inria": "diff-gaussian-rasterization (pip install --no-build-isolation "
+             "git+https://github.com/graphdeco-inria/diff-gaussian-rasterization)",
     "gsplat": "gsplat (pip install gsplat==1.5.3)",
 }
 
@@ -32,8 +33,8 @@ NEAR = 0.2  # 3DGS culls Gaussians whose camera-space z is at most this; every b
 @dataclass
 class Render:
     image: Tensor  # (H, W, 3) float32 RGB, composited over the background
-    alpha: Tensor  # (H, W) 1 - final transmittance
-    depth: Tensor  # (H, W) sum of weight_i * camera-space z_i (not normalised)
+    alpha: Tensor | None  # (H, W) 1 - final transmittance; None when only the image was asked for
+    depth: Tensor | None  # (H, W) sum of weight_i * camera-space z_i (not normalised); likewise
 
 
 def available_backends() -> list[str]:
@@ -74,6 +75,7 @@ def rasterize(
     camera: Camera,
     background: Tensor | None = None,  # (3,) RGB in [0, 1]; default white
     backend: str = "auto",  # "auto" (the first of available_backends()), "inria", "gsplat" or "cpu"
+    image_only: bool = False,  # alpha and depth None: the inria backend then draws one pass, not two
 ) -> Render:
     """Render `gaussians` seen by `camera` with the 3DGS rules (alpha <= 0.99, skip alpha < 1/255, stop at T < 1e-4).
 
@@ -93,7 +95,12 @@ def rasterize(
     if backend != "cpu" and device.type != "cuda":
         gaussians = gaussians.to("cuda")
     background = (torch.ones(3) if background is None else background).to(gaussians.means.device, torch.float32)
-    render = run(gaussians, camera, background)
+    if backend == "cpu":  # one pass makes the image, alpha and depth: nothing to skip
+        render = run(gaussians, camera, background)
+    else:
+        render = run(gaussians, camera, background, image_only)
+    if image_only:
+        return Render(render.image.to(device), None, None)
     return Render(render.image.to(device), render.alpha.to(device), render.depth.to(device))
 
 

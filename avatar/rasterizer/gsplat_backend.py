@@ -15,7 +15,8 @@ from avatar.gaussians import Gaussians
 from avatar.rasterizer import NEAR, Render
 
 
-def gsplat_arguments(gaussians: Gaussians, camera: Camera, background: Tensor) -> dict:  # background (3,)
+def gsplat_arguments(gaussians: Gaussians, camera: Camera, background: Tensor,  # background (3,)
+                     image_only: bool = False) -> dict:
     """The keyword arguments of `gsplat.rasterization` that draw `gaussians` as 3DGS would."""
     device = gaussians.means.device
     # gsplat puts pixel centres at (i + 0.5), we at i: the same rays need the principal point half a pixel on
@@ -34,7 +35,7 @@ def gsplat_arguments(gaussians: Gaussians, camera: Camera, background: Tensor) -
         far_plane=1e10,  # 3DGS has no far culling
         eps2d=0.3,  # the 3DGS low-pass filter
         radius_clip=0.0,
-        render_mode="RGB+D",  # D: sum of weight * z, as Render.depth
+        render_mode="RGB" if image_only else "RGB+D",  # D: sum of weight * z, as Render.depth
         backgrounds=background[None],
         rasterize_mode="classic",
         # Covariances, never quaternions: gsplat normalises quaternions, 3DGS does not (MonoGaussianAvatar's are
@@ -45,9 +46,12 @@ def gsplat_arguments(gaussians: Gaussians, camera: Camera, background: Tensor) -
     )
 
 
-def rasterize_gsplat(gaussians: Gaussians, camera: Camera, background: Tensor) -> Render:  # background (3,)
+def rasterize_gsplat(gaussians: Gaussians, camera: Camera, background: Tensor,  # background (3,)
+                     image_only: bool = False) -> Render:
     import gsplat
 
-    colors, alphas, _ = gsplat.rasterization(**gsplat_arguments(gaussians, camera, background))
-    # colors (1, H, W, 4), alphas (1, H, W, 1)
+    colors, alphas, _ = gsplat.rasterization(**gsplat_arguments(gaussians, camera, background, image_only))
+    # colors (1, H, W, 3 or 4), alphas (1, H, W, 1)
+    if image_only:
+        return Render(image=colors[0, ..., :3], alpha=None, depth=None)
     return Render(image=colors[0, ..., :3], alpha=alphas[0, ..., 0], depth=colors[0, ..., 3])

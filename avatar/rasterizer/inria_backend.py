@@ -1,8 +1,9 @@
 """The inria backend (CUDA): graphdeco-inria's diff-gaussian-rasterization, the original 3DGS rasterizer.
 
 Import only where CUDA is available. The original returns only the image (and radii); forks add depth or
-alpha in ways of their own. So this adapter reads the image of one pass, and draws a second pass with the
-"colours" (z, 1, 0) over black: its channels are exactly sum(weight * z) and sum(weight) = 1 - T.
+alpha in ways of their own. So this adapter reads the image of one pass, and, unless only the image is asked for,
+draws a second pass with the "colours" (z, 1, 0) over black: its channels are exactly sum(weight * z) and
+sum(weight) = 1 - T.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from avatar.gaussians import Gaussians
 from avatar.rasterizer import Render
 
 
-def rasterize_inria(gaussians: Gaussians, camera: Camera, background: Tensor) -> Render:  # background (3,)
+def rasterize_inria(gaussians: Gaussians, camera: Camera, background: Tensor,  # background (3,)
+                    image_only: bool = False) -> Render:
     device = gaussians.means.device
     viewmatrix, projmatrix, tan_fovx, tan_fovy = to_3dgs(camera)
     settings = {
@@ -53,6 +55,8 @@ def rasterize_inria(gaussians: Gaussians, camera: Camera, background: Tensor) ->
         return outputs[0]  # (color, radii, ...): forks return more, all begin with these two
 
     image = draw(gaussians.colors.float(), settings)
+    if image_only:
+        return Render(image=image.permute(1, 2, 0), alpha=None, depth=None)
     world_to_camera = camera.world_to_camera.to(device, torch.float32)
     z = means @ world_to_camera[2, :3] + world_to_camera[2, 3]  # (N,) camera-space depth
     depth_and_weight = torch.stack([z, torch.ones_like(z), torch.zeros_like(z)], dim=1)
