@@ -15,6 +15,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Protocol
 
+import torch
+
 from avatar.camera import Camera
 from avatar.errors import AvatarError
 from avatar.gaussians import Gaussians
@@ -34,6 +36,9 @@ class Avatar(Protocol):
     timeline: FlameSequence | None  # frames that came with it (a training dataset's tracking), if any
 
     def gaussians(self, params: FlameParams) -> Gaussians: ...  # on the avatar's device, from params on any
+
+    @property
+    def device(self) -> torch.device: ...  # where it poses, and its Gaussians come out
 
     def to(self, device) -> Avatar: ...  # a copy that poses on `device`; its head model stays on the CPU
 

@@ -61,6 +61,11 @@ class RiggedAvatar:
         local_covars = inverse @ covars @ inverse.transpose(1, 2)
         return RiggedAvatar(head, face_ids, local_means, local_covars, opacities, colors, default_camera)
 
+    @property
+    def device(self) -> torch.device:
+        """Where it poses, and its Gaussians come out."""
+        return self.local_means.device
+
     def to(self, device) -> RiggedAvatar:
         """A copy that poses on `device`, its Gaussians coming out there. `head` stays on the CPU, where the tracker
         and the window use it."""
@@ -72,7 +77,7 @@ class RiggedAvatar:
     def gaussians(self, params: FlameParams) -> Gaussians:
         """Gaussians on the avatar's device, from parameters on any device."""
         head = self.head if self.posing_head is None else self.posing_head
-        device = self.local_means.device
+        device = self.device
         expression, pose, translation = (value[None].to(device) for value in (params.expression, params.pose,
                                                                                     params.translation))
         posed = pose_head(head, expression, pose, translation).vertices[0]

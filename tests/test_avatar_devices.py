@@ -3,6 +3,9 @@
 PyTorch's meta device (shapes, no data) stands in for CUDA: a CPU tensor mixed into a computation raises there, and
 so do numpy, numba and `.item()`. GEMs have the same test in test_gem_avatar.py (with half-precision bases).
 """
+import types
+
+import numpy as np
 import pytest
 import torch
 
@@ -36,6 +39,7 @@ def present(gaussians) -> dict[str, torch.Tensor]:
 
 def test_an_avatar_on_the_meta_device_poses_there(avatar):
     moved = avatar.to("meta")
+    assert moved.device.type == "meta" and avatar.device.type == "cpu"
     gaussians = moved.gaussians(driving_params(avatar.head.num_expressions))
     expected = present(avatar.gaussians(driving_params(avatar.head.num_expressions)))
     out = present(gaussians)
@@ -61,6 +65,21 @@ def test_launch_moves_every_kind_to_the_gpu_for_a_cuda_renderer(avatar, monkeypa
     assert moved.gaussians(driving_params(avatar.head.num_expressions)).means.is_meta
 
 
+def test_the_window_moves_its_avatar_once_to_each_device_its_renderers_use(avatar, monkeypatch):
+    """Switching the window's renderer between the CPU and a CUDA backend and back moves nothing per frame."""
+    from viewer.render_thread import RenderThread
+
+    monkeypatch.setattr("viewer.render_thread.resolve_backend", lambda backend: backend)  # as where CUDA is
+    thread = RenderThread(avatar, gpu="meta")  # meta stands in for the GPU
+    try:
+        assert thread.avatar_for("cpu") is avatar
+        on_gpu = thread.avatar_for("inria")
+        assert on_gpu.device.type == "meta" and thread.avatar_for("gsplat") is on_gpu
+        assert thread.avatar_for("cpu") is avatar and thread.avatar_for("inria") is on_gpu
+    finally:
+        thread.stop()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_cuda_the_gaussians_are_the_cpu_ones(avatar):
     params = driving_params(avatar.head.num_expressions)
@@ -70,3 +89,22 @@ def test_on_cuda_the_gaussians_are_the_cpu_ones(avatar):
         assert tensor.is_cuda, name
         torch.testing.assert_close(tensor.cpu(), expected[name], rtol=1e-4,
                                    atol=1e-5 * float(expected[name].abs().max()), msg=name)
+
+
+def test_the_headless_sweep_and_the_reenactment_put_their_avatar_on_the_renderers_device(tmp_path, monkeypatch):
+    import launch
+    import viewer.reenact
+    from tests.test_reenact import write_clip
+
+    placed = []  # the avatar kinds that went through on_renderer_device
+    place = launch.on_renderer_device
+    monkeypatch.setattr(launch, "on_renderer_device",
+                        lambda avatar, settings: placed.append(type(avatar).__name__) or place(avatar, settings))
+    assert launch.main(["--headless", "--frames", "2", "--size", "32", "--output", str(tmp_path / "sweep.mp4")]) == 0
+    assert placed == ["RiggedAvatar"]
+    drawn = []  # what the reenactment was handed
+    monkeypatch.setattr(viewer.reenact, "reenact_all",
+                        lambda avatar, jobs, options: drawn.append(avatar) or types.SimpleNamespace(failed=[]))
+    clip = write_clip(tmp_path / "clip.mp4", [np.zeros((32, 32, 3), np.uint8)] * 2, 25)
+    assert launch.main(["--video", str(clip), "--headless", "--output", str(tmp_path / "out.mp4")]) == 0
+    assert placed == ["RiggedAvatar"] * 2 and len(drawn) == 1

@@ -11,7 +11,7 @@ import torch
 
 from avatar import Avatar
 from avatar.camera import Camera
-from avatar.rasterizer import Render, rasterize
+from avatar.rasterizer import Render, rasterize, resolve_backend
 from models.params import FlameParams
 
 DEPTH_COVERED = 0.5  # pixels at least this opaque set the depth display's range
@@ -62,8 +62,10 @@ class RenderThread:
     """request() the newest (params, camera, settings); `latest` is the last finished Frame. An exception in the
     thread ends it and is kept in `error`, for the GUI thread to raise."""
 
-    def __init__(self, avatar: Avatar):
+    def __init__(self, avatar: Avatar, gpu: str = "cuda"):
         self.avatar = avatar
+        self._gpu = gpu  # where CUDA backends draw
+        self._on_device = {avatar.device.type: avatar}  # the avatar on each device a backend asked for
         self.latest: Frame | None = None
         self.error: BaseException | None = None
         self._request: RenderRequest | None = None
@@ -76,6 +78,14 @@ class RenderThread:
         with self._wake:
             self._request = request
             self._wake.notify()
+
+    def avatar_for(self, backend: str) -> Avatar:
+        """The avatar on `backend`'s device: moved there the first time that backend draws it, then kept, so that
+        switching renderers moves it once, not its Gaussians every frame."""
+        device = "cpu" if resolve_backend(backend) == "cpu" else self._gpu
+        if device not in self._on_device:
+            self._on_device[device] = self.avatar.to(device)
+        return self._on_device[device]
 
     def stop(self) -> None:
         with self._wake:
@@ -93,7 +103,8 @@ class RenderThread:
                     request, self._request = self._request, None
                 start = time.perf_counter()
                 try:
-                    render = rasterize(self.avatar.gaussians(request.params), request.camera, request.background,
+                    avatar = self.avatar_for(request.backend)
+                    render = rasterize(avatar.gaussians(request.params), request.camera, request.background,
                                        request.backend, image_only=request.mode == "RGB")
                     image = display_image(render, request.mode).float().cpu().numpy()
                 except BaseException as error:  # noqa: BLE001 - handed to the GUI thread, which raises it

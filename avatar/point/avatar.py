@@ -94,6 +94,11 @@ class PointAvatar:
     def __len__(self) -> int:
         return self.rest_points.shape[0]
 
+    @property
+    def device(self) -> torch.device:
+        """Where it poses, and its Gaussians come out."""
+        return self.rest_points.device
+
     def to(self, device) -> PointAvatar:
         """A copy that poses on `device`, its Gaussians coming out there. `head`, the camera and the timeline stay
         on the CPU, where the tracker and the window use them."""
@@ -105,7 +110,7 @@ class PointAvatar:
     def gaussians(self, params: FlameParams) -> Gaussians:
         """The Gaussians for FLAME expression (50,) and pose (5, 3) (+ translation): exactly what the original
         hands its rasterizer, non-unit quaternions included. On the avatar's device, from parameters on any."""
-        device = self.rest_points.device
+        device = self.device
         head = self.head if self.posing_head is None else self.posing_head
         expression = params.expression.to(device, torch.float32)
         transforms, feature = joint_transforms(head, expression[None], params.pose[None].to(device, torch.float32))
