@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,10 @@ DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 RENDERERS = ("auto", "cpu", "gsplat", "inria")
 LAYOUTS = ("avatar", "side", "grid")
 MIN_SIZE, MAX_SIZE = 16, 4096
+# The sweep's frame rates: H.264 in .mp4 keeps every frame from 1 to 240 fps (at 2000 fps, libx264's timestamps
+# are too close together and frames are lost; no camera or screen needs more than 240).
+MIN_FPS, MAX_FPS = 1, 240
+SWITCHES = ("gem", "fp16", "absolute", "landmarks", "png")  # the on/off settings
 
 EXAMPLES = """\
 examples:
@@ -127,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "writes the video; default: demo.mp4, with --video VIDEO_reenacted.mp4")
     video.add_argument("--frames", type=int, metavar="N", help="frames in the video; the sweep fits any count; "
                        "default: 300")
-    video.add_argument("--fps", type=float, help="frame rate of the video; default: 30")
+    video.add_argument("--fps", type=float, help=f"frame rate of the video, {MIN_FPS} to {MAX_FPS}; default: 30")
     reenact = parser.add_argument_group("video reenactment: --video IN --output OUT, with --headless or in the "
                                         "window")
     reenact.add_argument("--video", metavar="FILE|DIR", help="drive the avatar with the face in this video, frame "
@@ -185,6 +191,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
                              f"the keys are {', '.join(sorted(keys))}")
         config |= override
     config |= {key: value for key, value in vars(args).items() if key in keys and value is not None}
+    for key in SWITCHES:  # YAML's true or false only: a quoted "false" is a string, which bool() takes for true
+        if not isinstance(config[key], bool):
+            raise UsageError(f"{key}: {config[key]!r} is not true or false; write true or false, without quotes")
 
     width, height = parse_size(config["size"])
     output = Path(str(config["output"]))
@@ -212,7 +221,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         checkpoint=None if config["checkpoint"] is None else Path(str(config["checkpoint"])),
         data_folder=None if config["data_folder"] is None else Path(str(config["data_folder"])),
         save_avatar=args.save_avatar,
-        gem=bool(config["gem"]),
+        gem=config["gem"],
         renderer=config["renderer"],
         width=width,
         height=height,
@@ -220,11 +229,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         headless=args.headless,
         output=output,
         frames=positive("--frames", config["frames"], int),
-        fps=positive("--fps", config["fps"], float),
+        fps=frame_rate(config["fps"]),
         screenshot=args.screenshot,
         webcam=webcam,
         record_dir=record_dir,
-        fp16=bool(config["fp16"]),
+        fp16=config["fp16"],
     )
 
 
@@ -247,7 +256,8 @@ def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width:
     if config["layout"] not in LAYOUTS:
         raise UsageError(f"layout {config['layout']!r}: choose one of {', '.join(LAYOUTS)}")
     neutral_frame = config["neutral_frame"]
-    if neutral_frame is not None and (isinstance(neutral_frame, bool) or not isinstance(neutral_frame, int)):
+    if neutral_frame is not None and (isinstance(neutral_frame, bool) or not isinstance(neutral_frame, int)
+                                      or neutral_frame < 0):  # -1 is not the last frame here: frames count from 0
         raise UsageError(f"--neutral-frame {neutral_frame}: give a frame number (0 is the first)")
     if config["renderer"] not in RENDERERS:
         raise UsageError(f"renderer {config['renderer']!r}: choose one of {', '.join(RENDERERS)}")
@@ -264,12 +274,12 @@ def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width:
     return Settings(
         checkpoint=None if config["checkpoint"] is None else Path(str(config["checkpoint"])),
         data_folder=None if config["data_folder"] is None else Path(str(config["data_folder"])),
-        save_avatar=None, gem=bool(config["gem"]), renderer=config["renderer"], width=width, height=height,
+        save_avatar=None, gem=config["gem"], renderer=config["renderer"], width=width, height=height,
         background=parse_colour(config["background"]), headless=headless, output=Path(text), frames=1, fps=1.0,
         screenshot=args.screenshot, webcam=None, record_dir=record_dir, video=video, output_given=given,
         output_is_folder=text.endswith(("/", os.sep)), params=params, neutral_frame=neutral_frame,
-        absolute=bool(config["absolute"]), layout=config["layout"], landmarks=bool(config["landmarks"]),
-        png=bool(config["png"]), fp16=bool(config["fp16"]),
+        absolute=config["absolute"], layout=config["layout"], landmarks=config["landmarks"],
+        png=config["png"], fp16=config["fp16"],
     )
 
 
@@ -317,6 +327,12 @@ def positive(option: str, value, kind: type) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or kind(value) <= 0 or kind(value) != value:
         raise UsageError(f"{option} {value}: give a positive {'whole ' if kind is int else ''}number")
     return kind(value)
+
+
+def frame_rate(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_FPS <= value <= MAX_FPS:
+        raise UsageError(f"--fps {value}: give a frame rate from {MIN_FPS} to {MAX_FPS} frames a second")
+    return float(value)
 
 
 def check_renderer(name: str) -> None:
@@ -528,6 +544,8 @@ def run_window(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill ends the run as Ctrl-C does: cleanly
     settings = None
     try:
         settings = settings_from(args)

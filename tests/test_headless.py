@@ -1,7 +1,9 @@
 """launch.py as a user runs it: a fresh process each time."""
 import os
+import signal
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -102,6 +104,39 @@ def test_unavailable_renderer_is_one_line(tmp_path):
 ])
 def test_bad_options_are_one_line(args, word):
     assert_one_line_error(launch("--headless", *args), word)
+
+
+@pytest.mark.parametrize("fps", ["inf", "nan", "0.5", "2000"])  # 2000: libx264 in .mp4 loses frames there
+def test_frame_rates_the_encoder_cannot_keep_are_one_line_and_leave_nothing(tmp_path, fps):
+    assert_one_line_error(launch("--headless", "--fps", fps, "--output", str(tmp_path / "x.mp4")),
+                          f"--fps {float(fps)}", "from 1 to 240")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("line", ['png: "false"', 'gem: "false"', "absolute: 0", "landmarks: yes please"])
+def test_an_on_off_setting_that_is_not_true_or_false_is_one_line(tmp_path, line):
+    config = tmp_path / "config.yaml"
+    config.write_text(line + "\n")  # quoted, "false" is a string: bool() would take it for true
+    key = line.split(":")[0]
+    assert_one_line_error(launch("--headless", "--config", str(config), "--output", str(tmp_path / "x.mp4")),
+                          f"{key}: ", "is not true or false")
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_while_rendering_leaves_nothing_behind(tmp_path, number):
+    """Ctrl-C, or a kill (SIGTERM, as a system shutting down sends), between or during frames."""
+    output = tmp_path / "x.mp4"
+    process = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--headless", "--frames", "100000",
+                                "--size", "32", "--output", str(output)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(tmp_path.iterdir()):  # the video's temporary file: it is rendering
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(number)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == f"livehead: interrupted; {output} was not written"
+    assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())
 
 
 def test_config_file_sets_defaults_and_the_command_line_wins(tmp_path):

@@ -254,6 +254,8 @@ def test_truncated_file_params_and_neutral_frame_errors_are_one_line(tmp_path):
                           "--params", "cut.mp4")
     assert_one_line_error(launch("--video", video, "--neutral-frame", "72", "--output", str(tmp_path / "x.mp4")),
                           "--neutral-frame", "out of range")
+    assert_one_line_error(launch("--video", video, "--neutral-frame", "-1", "--output", str(tmp_path / "x.mp4")),
+                          "--neutral-frame -1", "0 is the first")
     assert not list(tmp_path.glob("x*"))
 
 

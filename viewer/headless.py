@@ -38,13 +38,16 @@ def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: i
 
 @contextmanager
 def interrupt_between_frames() -> Iterator[threading.Event]:
-    """Holds Ctrl-C until the frame is done: inside a numba kernel it would surface as a SystemError."""
+    """Holds Ctrl-C (and a kill, SIGTERM) until the frame is done: inside a numba kernel it would surface as a
+    SystemError."""
     interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
         yield interrupted
         return
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    previous = {number: signal.signal(number, lambda *_: interrupted.set()) for number in (signal.SIGINT,
+                                                                                           signal.SIGTERM)}
     try:
         yield interrupted
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
