@@ -126,8 +126,10 @@ def test_an_on_off_setting_that_is_not_true_or_false_is_one_line(tmp_path, line)
 def test_a_stop_signal_while_rendering_leaves_nothing_behind(tmp_path, number):
     """Ctrl-C, or a kill (SIGTERM, as a system shutting down sends), between or during frames."""
     output = tmp_path / "x.mp4"
+    # As from a terminal: a job started in the background (as CI may start this one) inherits SIGINT ignored.
     process = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--headless", "--frames", "100000",
-                                "--size", "32", "--output", str(output)], stderr=subprocess.PIPE, text=True)
+                                "--size", "32", "--output", str(output)], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not any(tmp_path.iterdir()):  # the video's temporary file: it is rendering
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
