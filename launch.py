@@ -9,7 +9,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -544,8 +543,6 @@ def run_window(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill ends the run as Ctrl-C does: cleanly
     settings = None
     try:
         settings = settings_from(args)
@@ -573,4 +570,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill ends the run as Ctrl-C does: cleanly
     sys.exit(main())
