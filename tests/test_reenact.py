@@ -285,3 +285,12 @@ def test_batch_over_a_folder_resumes(tmp_path):
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("skipping") == 2 and "0 written, 2 already done" in second.stdout
     assert "tracking" not in second.stderr
+
+
+def test_an_output_that_would_overwrite_an_input_video_is_refused_before_any_work(tmp_path):
+    clip = write_clip(tmp_path / "s.mp4", [np.full((32, 32, 3), 40 * k, np.uint8) for k in range(3)], 25)
+    before = clip.read_bytes()
+    assert_one_line_error(launch("--video", str(clip), "--output", str(clip)), "would overwrite the input video")
+    assert_one_line_error(launch("--video", str(tmp_path), "--output", str(tmp_path)),  # a folder of videos
+                          "would overwrite the input video")
+    assert clip.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["s.mp4"]

@@ -117,7 +117,7 @@ def plan_jobs(video: Path, output: Path | None, png: bool, output_is_folder: boo
         for path in videos:
             name = path.stem if stems.count(path.stem) == 1 else path.name  # a.mp4 and a.mov: a.mp4.mp4, a.mov.mp4
             jobs.append(Job(path, folder / name if png else folder / f"{name}.mp4", png))
-        return jobs
+        return _refuse_writing_over_inputs(jobs)
     if not video.exists():
         raise ReenactError(f"--video {video}: no such file or folder")
     if output is None:
@@ -133,7 +133,17 @@ def plan_jobs(video: Path, output: Path | None, png: bool, output_is_folder: boo
         if not (parent.is_dir() and os.access(parent, os.W_OK)):
             raise ReenactError(f"cannot write --output {output}: choose a folder that exists and that you can "
                                "write to")
-    return [Job(video, output, png)]
+    return _refuse_writing_over_inputs([Job(video, output, png)])
+
+
+def _refuse_writing_over_inputs(jobs: list[Job]) -> list[Job]:
+    """An output that is one of the input videos (--output the input itself, or the input folder) is refused."""
+    inputs = {job.video.resolve(): job.video for job in jobs}
+    for job in jobs:
+        if job.output.resolve() in inputs:
+            raise ReenactError(f"--output {job.output} would overwrite the input video {inputs[job.output.resolve()]}; "
+                               "choose another name or folder")
+    return jobs
 
 
 def _make_folder(folder: Path) -> None:
