@@ -227,7 +227,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         background=parse_colour(config["background"]),
         headless=args.headless,
         output=output,
-        frames=positive("--frames", config["frames"], int),
+        frames=positive_whole("--frames", config["frames"]),
         fps=frame_rate(config["fps"]),
         screenshot=args.screenshot,
         webcam=webcam,
@@ -322,10 +322,10 @@ def parse_webcam(value) -> int | Path | None:
     return path
 
 
-def positive(option: str, value, kind: type) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or kind(value) <= 0 or kind(value) != value:
-        raise UsageError(f"{option} {value}: give a positive {'whole ' if kind is int else ''}number")
-    return kind(value)
+def positive_whole(option: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) <= 0 or int(value) != value:
+        raise UsageError(f"{option} {value}: give a positive whole number")
+    return int(value)
 
 
 def frame_rate(value) -> float:
@@ -389,8 +389,8 @@ def load_as_gem(settings: Settings):
 
 def on_renderer_device(avatar, settings: Settings, gpu: str = "cuda"):
     """An avatar that a CUDA rasterizer draws moves to the GPU (`gpu`): each frame, only the FLAME parameters cross
-    over and one image comes back. Drawn by the CPU rasterizer, it stays on the CPU (switching the window's
-    renderer to the CPU later takes its Gaussians back each frame)."""
+    over and one image comes back. Drawn by the CPU rasterizer, it stays on the CPU (the window's render thread
+    moves it once more if its renderer is switched)."""
     import torch
 
     from avatar.gem.avatar import GemAvatar

@@ -70,9 +70,8 @@ class RiggedAvatar:
         """A copy that poses on `device`, its Gaussians coming out there. `head` stays on the CPU, where the tracker
         and the window use it."""
         device = torch.device(device)
-        return replace(self, face_ids=self.face_ids.to(device), local_means=self.local_means.to(device),
-                       local_covars=self.local_covars.to(device), opacities=self.opacities.to(device),
-                       colors=self.colors.to(device), posing_head=None if device.type == "cpu" else self.head.to(device))
+        moved = {key: getattr(self, key).to(device) for key in GAUSSIAN_KEYS}
+        return replace(self, **moved, posing_head=None if device.type == "cpu" else self.head.to(device))
 
     def gaussians(self, params: FlameParams) -> Gaussians:
         """Gaussians on the avatar's device, from parameters on any device."""

@@ -140,9 +140,10 @@ def _refuse_writing_over_inputs(jobs: list[Job]) -> list[Job]:
     """An output that is one of the input videos (--output the input itself, or the input folder) is refused."""
     inputs = {job.video.resolve(): job.video for job in jobs}
     for job in jobs:
-        if job.output.resolve() in inputs:
-            raise ReenactError(f"--output {job.output} would overwrite the input video {inputs[job.output.resolve()]}; "
-                               "choose another name or folder")
+        overwritten = inputs.get(job.output.resolve())
+        if overwritten is not None:
+            raise ReenactError(f"--output {job.output} would overwrite the input video {overwritten}; choose another "
+                               "name or folder")
     return jobs
 
 
