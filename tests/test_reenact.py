@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.test_headless import assert_one_line_error, launch
+from tests.test_sources import write_turned_clip
 from viewer.reenact import Job, ReenactOptions, reenact
 from viewer.video import Mp4Writer
 
@@ -170,6 +171,41 @@ def test_avatar_mouth_follows_the_driver(avatar, talking_clip, tmp_path):
           f"{np.nanmin(avatar_mouth):.3f}..{np.nanmax(avatar_mouth):.3f}")
     assert seen.sum() >= 140
     assert r > 0.8
+
+
+def eye_lines(images: list[np.ndarray]) -> list[float | None]:
+    """Per image: the angle of the line through MediaPipe's outer eye corners (33, 263), in degrees from level;
+    None where no face is found."""
+    from tracking.face_mesh import FaceMeshDetector
+
+    angles = []
+    with FaceMeshDetector(static_images=True, max_faces=1) as detector:
+        for image in images:
+            faces = detector.detect(image)
+            dx, dy = (faces[0][263, :2] - faces[0][33, :2]) if faces else (0, 0)
+            angles.append(float(np.degrees(np.arctan2(dy, dx))) if faces else None)
+    return angles
+
+
+@needs_faces
+def test_a_phone_clip_stored_sideways_is_tracked_and_reenacted_upright(avatar, tmp_path):
+    """A portrait clip as a phone stores it: its pixels sideways, a -90 degree rotation in the track header. Both
+    panels of the side layout come out upright: MediaPipe finds a face in each, with a level eye line (the
+    driver's head is 2-3 degrees from level). Stored rotations themselves are tested in test_sources."""
+    _, frames = read_video(FACES / "pyfeat_single_face.mp4", 24)
+    portrait = [np.ascontiguousarray(frame[:, 160:432]) for frame in frames]  # 272x360, the face in the middle
+    clip = write_turned_clip(tmp_path / "phone.mp4", portrait, -90)
+    output = tmp_path / "phone_out.mp4"
+    report = reenact(avatar, Job(clip, output, False),
+                     ReenactOptions(width=256, height=256, layout="side", progress=False))
+    info, rendered = read_video(output)
+    assert len(rendered) == 24 and report["frames_without_face"] == []
+    split = info["size"][0] - 256  # the source panel: 256 rows of a portrait video
+    assert split == pytest.approx(272 * 256 / 360, abs=2)
+    sampled = [rendered[index] for index in (0, 12, 23)]
+    source_panel, avatar_panel = eye_lines([f[:, :split] for f in sampled]), eye_lines([f[:, split:] for f in sampled])
+    print(f"eye lines, degrees from level: source panel {source_panel}, avatar {avatar_panel}")
+    assert all(angle is not None and abs(angle) < 10 for angle in source_panel + avatar_panel)
 
 
 @needs_faces

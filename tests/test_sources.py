@@ -1,15 +1,18 @@
-"""Frame sources: the fixture videos (H.264 and HEVC), damaged files, image folders, and a live source driven by a
-fake camera that can be unplugged and plugged back in."""
+"""Frame sources: the fixture videos (H.264 and HEVC), damaged files, image folders, phone clips and photos stored
+turned, and a live source driven by a fake camera that can be unplugged and plugged back in."""
 import threading
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from tracking.sources import (CameraSource, Frame, ImageFolderSource, SourceError, VideoFileSource,
                               open_source)
+from viewer.video_frames import VideoFrames
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces"
 needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason="../shared/fixtures/faces is absent")
@@ -112,6 +115,67 @@ def test_missing_webcam_raises_one_line_quietly(capfd):
         open_source("57")
     assert str(error.value) == "camera 57: cannot be opened (no camera at that index?)"
     assert capfd.readouterr().err == ""  # OpenCV's backend-by-backend warnings are kept out of the terminal
+
+
+def write_turned_clip(path: Path, upright: list[np.ndarray], degrees: int, fps: int = 30) -> Path:
+    """An H.264 mp4 of `upright` frames stored turned, with a display rotation of `degrees` (counter-clockwise, as
+    PyAV reads it back) that turns them upright again: what a phone writes for a portrait clip (-90)."""
+    stored = [np.ascontiguousarray(np.rot90(frame, -degrees // 90)) for frame in upright]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = stored[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(degrees)
+        for image in stored:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def first_frames(path: Path, count: int) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for _, frame in zip(range(count), container.decode(video=0))]
+
+
+@needs_faces
+@pytest.mark.parametrize("degrees", [-90, 90, 180])
+def test_a_clip_stored_turned_comes_out_as_a_player_shows_it(tmp_path, degrees):
+    """A phone's portrait clip is stored sideways with a rotation in its track header: every frame leaves the
+    source upright (the tracker, the panels and the window's timeline all see it so), and `size` is the shown
+    size. 180 degrees (a phone held upside down) keeps the size, so only the pixels tell."""
+    upright = first_frames(FACES / "pyfeat_single_face.mp4", 6)  # 640x360
+    clip = write_turned_clip(tmp_path / f"turned{degrees}.mp4", upright, degrees)
+    with open_source(clip) as source:
+        assert source.size == (640, 360)
+        frames = [frame.image for frame in source]
+    timeline = VideoFrames(clip, len(upright)).start()  # the window's frames of a video
+    try:
+        for index in (0, len(upright) - 1):
+            deadline = time.monotonic() + 60
+            while (image := timeline.get(index)) is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert image is not None, timeline.problem
+            frames[index] = np.stack([frames[index], image])
+    finally:
+        timeline.close()
+    for got, want in zip(frames, upright):
+        assert got.shape[-3:] == want.shape
+        assert np.abs(got.astype(int) - want).mean() < 3  # x264's loss; a wrong turn differs by tens
+
+
+@needs_faces
+def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path):
+    """A camera's photo stored sideways with EXIF orientation 6 ("turn 90 degrees clockwise to show") reads
+    upright, in a folder and alone: OpenCV's imread applies the orientation, and must keep doing so."""
+    photo = cv2.cvtColor(cv2.imread(str(FACES / "skimage_astronaut.png")), cv2.COLOR_BGR2RGB)[:300]  # 512x300
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    Image.fromarray(np.ascontiguousarray(np.rot90(photo))).save(tmp_path / "sideways.jpg", exif=exif, quality=95)
+    for spec in (tmp_path, tmp_path / "sideways.jpg"):
+        with open_source(spec) as source:
+            assert source.size == (512, 300)
+            image = next(iter(source)).image
+        assert np.abs(image.astype(int) - photo).mean() < 4  # JPEG's loss
 
 
 def test_image_folder_natural_order_and_single_image(tmp_path):

@@ -6,6 +6,9 @@
 
 A frame whose image is None could not be decoded (files) or did not arrive in time (webcam): reported,
 never fatal, so a tracking loop keeps running through a damaged file or an unplugged camera.
+
+Frames leave here upright, as a player shows them: a phone stores a portrait clip sideways with a rotation in its
+track header (`upright` applies it), and a photo's EXIF orientation is applied by OpenCV's imread.
 """
 from __future__ import annotations
 
@@ -96,7 +99,8 @@ class VideoFileSource(FrameSource):
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else 25.0
         self.frame_count = self._stream.frames or None  # 0 when the container does not say
-        self.size = (self._stream.codec_context.width, self._stream.codec_context.height)
+        width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        self.size = (height, width) if stored_rotation(self.path) % 180 else (width, height)  # as shown
         self.decode_errors = 0  # packets that failed to decode so far
         self._frames = self._decode()
 
@@ -117,7 +121,7 @@ class VideoFileSource(FrameSource):
                     continue
                 for frame in decoded:
                     seconds = index / self.fps if frame.time is None else frame.time
-                    yield Frame(index, seconds, frame.to_ndarray(format="rgb24"))
+                    yield Frame(index, seconds, upright(frame))
                     index += 1
         except av.error.FFmpegError:
             self.decode_errors += 1  # the demuxer itself gave up (damaged container): end here
@@ -293,8 +297,32 @@ def _open_camera(index: int) -> cv2.VideoCapture | None:
     return None
 
 
+QUARTER_TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded frame as a player shows it: turned by the rotation of its display matrix
+    (a phone's portrait clip is stored sideways with -90 there). PyAV gives that rotation counter-clockwise."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = round(frame.rotation / 90) % 4
+    return cv2.rotate(image, QUARTER_TURNS[turns]) if turns else image
+
+
+def stored_rotation(path: Path) -> int:
+    """The counter-clockwise rotation, in degrees, that the video's first decodable frame asks for; 0 if none
+    decodes. The container holds it at the stream level, which PyAV reads only through a frame."""
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(container.streams.video[0]):
+                return frame.rotation
+    except av.error.FFmpegError:
+        pass
+    return 0
+
+
 def _read_image(path: Path) -> np.ndarray | None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)  # grey and RGBA files come back as 3-channel BGR
+    # Grey and RGBA files come back as 3-channel BGR, turned as their EXIF orientation says.
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

@@ -10,7 +10,8 @@ Only a few frames are kept, at full size (CACHE_BYTES, and at least the frames d
 held whole in memory. The frame asked for and the PREFETCH after it are decoded ahead, so that a playing timeline
 finds each frame ready. Frames are numbered as tracking numbered them: in presentation order, from a first pass
 over the packets (no decoding, ~10 ms for a 1300-frame clip) that also finds the keyframes. A frame that cannot be
-decoded (a damaged file, a frame past the readable end) comes back black, as in a headless reenactment.
+decoded (a damaged file, a frame past the readable end) comes back black, as in a headless reenactment. Frames
+come upright, as tracking saw them (a phone's rotation applied).
 
 With `detect_landmarks` set, the thread also finds MediaPipe's landmarks on each frame it keeps, once, into
 `landmarks` (a replayed tracking has none saved).
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from tracking.sources import upright
 
 PREFETCH = 3  # frames decoded ahead of the one asked for
 CACHE_BYTES = 96 << 20  # decoded frames kept (the newest asked for and decoded stay), at least PREFETCH + 2
@@ -125,7 +128,7 @@ class VideoFrames:
                     if index > target:  # decoding went past it: it was lost
                         self._keep_frame(target, None)
                     if index >= target:
-                        self._keep_frame(index, frame.to_ndarray(format="rgb24"))
+                        self._keep_frame(index, upright(frame))
         except Exception as error:  # noqa: BLE001 - said in `problem`; the window keeps its last picture
             self.problem = f"{self.path.name}: decoding stopped ({type(error).__name__}: {error})"
         finally:
