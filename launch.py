@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from models.atomic_file import replace_problem
+
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 RENDERERS = ("auto", "cpu", "gsplat", "inria")
 LAYOUTS = ("avatar", "side", "grid")
@@ -195,19 +197,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
             raise UsageError(f"{key}: {config[key]!r} is not true or false; write true or false, without quotes")
 
     width, height = parse_size(config["size"])
+    if not str(config["output"]).strip():  # Path("") would be the current folder
+        raise UsageError("--output is empty: give a file name ending in .mp4 (with --video, or a folder for PNGs)")
     output = Path(str(config["output"]))
+    if args.screenshot is not None:
+        check_output_file("--screenshot", args.screenshot, ".png", "screenshots are PNG")
     video = None if config["video"] is None else Path(str(config["video"]))
     if video is not None:
         return reenact_settings(args, config, video, width, height)
-    if args.headless and output.suffix.lower() != ".mp4":
-        raise UsageError(f"--output {output}: the video is written as H.264 .mp4; give a name ending in .mp4")
+    if args.save_avatar is not None:
+        check_output_file("--save-avatar", args.save_avatar, ".npz", "livehead avatars are .npz files")
+    elif args.headless:
+        check_output_file("--output", output, ".mp4", "the video is written as H.264 .mp4")
     if args.headless and (width % 2 or height % 2):
         raise UsageError(f"--size {width}x{height}: H.264 video needs an even width and height")
-    if args.save_avatar is not None and args.save_avatar.suffix.lower() != ".npz":
-        raise UsageError(f"--save-avatar {args.save_avatar}: livehead avatars are .npz files; give a name ending "
-                         "in .npz")
-    if args.screenshot is not None and args.screenshot.suffix.lower() != ".png":
-        raise UsageError(f"--screenshot {args.screenshot}: screenshots are PNG; give a name ending in .png")
     webcam = parse_webcam(config["webcam"])
     if args.headless and args.webcam is not None:
         raise UsageError("--webcam drives the window; --headless renders the scripted sweep without one")
@@ -266,8 +269,6 @@ def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width:
     if params is not None and video.is_dir():
         raise UsageError(f"--params replays the tracking of one video; give one --video file, not the folder {video}")
     record_dir = Path(str(config["record_dir"])) if not headless else Path(".")
-    if args.screenshot is not None and args.screenshot.suffix.lower() != ".png":
-        raise UsageError(f"--screenshot {args.screenshot}: screenshots are PNG; give a name ending in .png")
     if not headless and not (record_dir.is_dir() and os.access(record_dir, os.W_OK)):
         raise UsageError(f"--record-dir {record_dir}: choose a folder that exists and that you can write to")
     return Settings(
@@ -280,6 +281,16 @@ def reenact_settings(args: argparse.Namespace, config: dict, video: Path, width:
         absolute=config["absolute"], layout=config["layout"], landmarks=config["landmarks"],
         png=config["png"], fp16=config["fp16"],
     )
+
+
+def check_output_file(option: str, path: Path, suffix: str, kind: str) -> None:
+    """A file livehead will write: the right kind of name, and a place where one rename can put it (found now,
+    not after the work). --video's outputs are checked with their jobs (viewer.reenact.plan_jobs)."""
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{option} {path}: {kind}; give a name ending in {suffix}")
+    problem = replace_problem(path)
+    if problem is not None:
+        raise UsageError(f"cannot write {option} {path}: {problem}; choose another name or folder")
 
 
 def parse_size(value) -> tuple[int, int]:
@@ -426,17 +437,27 @@ def run_headless(settings: Settings) -> None:
     try:
         video = Mp4Writer(settings.output, settings.width, settings.height, settings.fps)
     except OSError as err:
-        raise UsageError(f"cannot write --output {settings.output}: {err.strerror or err}; "
-                         "choose a folder that exists and that you can write to") from None
-    with video:  # nothing appears under the output's name unless every frame was written
+        raise cannot_write(settings.output, err) from None
+    try:
         avatar = on_renderer_device(load(settings), settings)
         orbit = OrbitCamera.around(avatar.default_camera, target_depth(avatar.default_camera, avatar.head.v_template))
         orbit.resize(settings.width, settings.height)
         background = torch.tensor(settings.background, dtype=torch.float32) / 255
         announce_first_compile(settings.renderer)
         render_sweep(avatar, orbit, video, settings.frames, background, settings.renderer)
+    except BaseException:
+        video.discard()  # nothing appears under the output's name unless every frame was written
+        raise
+    try:
+        video.close()
+    except OSError as err:  # the output changed since it was checked (made a folder, locked)
+        raise cannot_write(settings.output, err) from None
     print(f"wrote {settings.output} ({settings.frames} frames, {settings.width}x{settings.height}, "
           f"{settings.fps:g} fps)")
+
+
+def cannot_write(output: Path, err: OSError) -> UsageError:
+    return UsageError(f"cannot write --output {output}: {err.strerror or err}; choose another name or folder")
 
 
 def reenact_options(settings: Settings):
@@ -526,9 +547,6 @@ def run_window(settings: Settings) -> None:
     problem = display_problem()  # before dearpygui is imported: without a display it aborts the process
     if problem:
         raise UsageError(problem)
-    if settings.screenshot is not None and not os.access(settings.screenshot.parent.resolve(), os.W_OK):
-        raise UsageError(f"cannot write --screenshot {settings.screenshot}: choose a folder that exists and that "
-                         "you can write to")
     check_renderer(settings.renderer)
     avatar = on_renderer_device(load(settings), settings)
     timeline = None if video is None else open_video_timeline(settings, avatar, video)

@@ -20,3 +20,19 @@ def replaced_atomically(path: str | PathLike) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def replace_problem(path: str | PathLike) -> str | None:
+    """Why one rename cannot put a new file at `path` (as replaced_atomically and the video writer do once their
+    work is done), in a few words; None when it can. Asked before long work, so that it fails at once."""
+    path = Path(path)
+    if path.is_dir():
+        return "it is a folder"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder" if folder.exists() else f"there is no folder {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} cannot be written"
+    if path.exists() and not os.access(path, os.W_OK):  # read-only, or (even for root) immutable
+        return "it is read-only or locked"
+    return None

@@ -1,9 +1,12 @@
 """launch.py as a user runs it: a fresh process each time."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,9 +19,23 @@ from viewer.video import Mp4Writer
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def launch(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def launch(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None
+           ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=cwd)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[Path]:
+    """`path`, an earlier output, made immutable (chattr +i): not even root can replace it. Skips where the user
+    or the file system cannot do that."""
+    path.write_bytes(b"an earlier output")
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here (it needs root and a file system that has it)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def read_video(path: Path) -> tuple[av.video.stream.VideoStream, list[np.ndarray]]:
@@ -83,6 +100,43 @@ def test_unwritable_output_is_one_line(tmp_path, folder):
     output = tmp_path / folder / "x.mp4"
     result = launch("--headless", "--output", str(output), "--frames", "2", "--size", "32", timeout=60)
     assert_one_line_error(result, str(output), "--output")
+
+
+@pytest.mark.parametrize("case", ["empty", "a folder", "locked"])
+def test_an_output_that_cannot_be_put_in_place_is_refused_before_any_work(tmp_path, case):
+    """Found before the avatar is even loaded: --checkpoint names a missing file, whose error would come first
+    if the output were checked later (or, as before, at the final rename, after the whole sweep)."""
+    output = tmp_path / "x.mp4"
+    with ExitStack() as stack:
+        if case == "a folder":
+            output.mkdir()
+        elif case == "locked":
+            stack.enter_context(locked(output))
+        result = launch("--headless", "--checkpoint", str(tmp_path / "missing.npz"),
+                        "--output", "" if case == "empty" else str(output), cwd=tmp_path)
+        reason = {"empty": "--output is empty", "a folder": "it is a folder", "locked": "read-only or locked"}[case]
+        assert_one_line_error(result, "--output", reason)
+        assert [p.name for p in tmp_path.iterdir()] == ([] if case == "empty" else ["x.mp4"])
+
+
+def test_an_output_made_a_folder_during_the_sweep_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Checked before the work, the output can still change during it: the final rename fails in one line, and
+    the temporary file goes."""
+    import launch as program
+    import viewer.headless
+
+    output = tmp_path / "x.mp4"
+    sweep = viewer.headless.render_sweep
+
+    def sweep_then_make_the_output_a_folder(*args):
+        sweep(*args)
+        output.mkdir()
+
+    monkeypatch.setattr(viewer.headless, "render_sweep", sweep_then_make_the_output_a_folder)
+    assert program.main(["--headless", "--frames", "2", "--size", "32", "--output", str(output)]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]  # after the progress bar
+    assert error.startswith(f"livehead: cannot write --output {output}: Is a directory; "), error
+    assert [p.name for p in tmp_path.iterdir()] == ["x.mp4"] and not any(output.iterdir())
 
 
 def test_unavailable_renderer_is_one_line(tmp_path):

@@ -9,6 +9,7 @@ is checked is the command line itself (errors, the end-to-end run, the batch).
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.test_headless import assert_one_line_error, launch
+from tests.test_headless import assert_one_line_error, launch, locked
 from tests.test_sources import write_turned_clip
 from viewer.reenact import Job, ReenactOptions, reenact
 from viewer.video import Mp4Writer
@@ -328,5 +329,36 @@ def test_an_output_that_would_overwrite_an_input_video_is_refused_before_any_wor
     before = clip.read_bytes()
     assert_one_line_error(launch("--video", str(clip), "--output", str(clip)), "would overwrite the input video")
     assert_one_line_error(launch("--video", str(tmp_path), "--output", str(tmp_path)),  # a folder of videos
-                          "would overwrite the input video")
+                          "is the folder of input videos")
     assert clip.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["s.mp4"]
+
+
+@pytest.mark.parametrize("case", ["empty", "a folder named .mp4", "PNGs into a file", "a locked side file",
+                                  "a folder run into its own folder"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, case):
+    """One check of every file a reenactment writes, before the avatar is even loaded: --checkpoint names a
+    missing file, whose error would come first if the outputs were checked later. Nothing is created or
+    changed; the run goes in a folder of its own, where an empty --output once put its PNGs."""
+    inputs, work = tmp_path / "in", tmp_path / "work"
+    inputs.mkdir(), work.mkdir()
+    clip = write_clip(inputs / "s.mp4", [np.full((32, 32, 3), 40 * k, np.uint8) for k in range(3)], 25)
+    args = ["--video", str(clip), "--output", "o.mp4"]
+    with ExitStack() as stack:
+        if case == "empty":
+            args[3], reason = "", "--output is empty"
+        elif case == "a folder named .mp4":  # was taken for a PNG folder
+            (work / "o.mp4").mkdir()
+            reason = "it is a folder"
+        elif case == "PNGs into a file":
+            (work / "frames").write_text("a file")
+            args += ["--png", "--output", "frames"]
+            reason = "is a file"
+        elif case == "a locked side file":
+            stack.enter_context(locked(work / "o.report.json"))
+            reason = "o.report.json: it is read-only or locked"
+        else:
+            args[1], args[3], reason = str(inputs), str(inputs), "is the folder of input videos"
+        before = sorted(p.name for p in work.iterdir())
+        result = launch(*args, "--headless", "--checkpoint", str(tmp_path / "missing.npz"), cwd=work)
+        assert_one_line_error(result, reason)
+        assert sorted(p.name for p in work.iterdir()) == before and [p.name for p in inputs.iterdir()] == ["s.mp4"]

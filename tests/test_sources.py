@@ -91,9 +91,12 @@ def test_truncated_video_with_its_index_at_the_end_fails_to_open(tmp_path):
     data = (FACES / "pyfeat_single_face.mp4").read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(SourceError, match="cut.mp4: not a readable video") as error:
+    with pytest.raises(SourceError, match="cut.mp4: not a readable video .*: an MP4/MOV cut short") as error:
         open_source(cut)
     assert "\n" not in str(error.value)
+    (tmp_path / "empty.mp4").touch()
+    with pytest.raises(SourceError, match="empty.mp4: not a readable video .*: the file is empty"):
+        open_source(tmp_path / "empty.mp4")
 
 
 def test_random_bytes_and_missing_files_raise_one_line(tmp_path):
@@ -101,7 +104,7 @@ def test_random_bytes_and_missing_files_raise_one_line(tmp_path):
     noise.write_bytes(np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes())
     with pytest.raises(SourceError, match="noise.mp4: not a readable video") as error:
         open_source(noise)
-    assert "\n" not in str(error.value)
+    assert "\n" not in str(error.value) and "cut short" not in str(error.value)
     with pytest.raises(SourceError, match="missing.mp4: no such file or folder"):
         open_source(tmp_path / "missing.mp4")
     (tmp_path / "empty").mkdir()

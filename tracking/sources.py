@@ -90,7 +90,7 @@ class VideoFileSource(FrameSource):
         try:
             self._container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError) as error:
-            raise SourceError(f"{self.path}: not a readable video ({_reason(error)})") from None
+            raise SourceError(f"{self.path}: not a readable video ({_reason(error)}){_hint(self.path)}") from None
         if not self._container.streams.video:
             self._container.close()
             raise SourceError(f"{self.path}: not a video (no video stream)")
@@ -329,6 +329,20 @@ def _read_image(path: Path) -> np.ndarray | None:
 def _natural_key(path: Path) -> list:
     """frame_2 < frame_10: digit runs compare as numbers."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _hint(path: Path) -> str:
+    """What a file FFmpeg cannot open most likely is, when its first bytes tell."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+    except OSError:  # unreadable: FFmpeg's reason says it
+        return ""
+    if not head:
+        return ": the file is empty (0 bytes); copy or record it again"
+    if head[4:8] == b"ftyp":  # an MP4/MOV: its index (moov) is mostly written last, so a cut file has none
+        return ": an MP4/MOV cut short, most likely (an interrupted copy, download or recording); copy it again"
+    return ""
 
 
 def _reason(error: Exception) -> str:

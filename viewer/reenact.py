@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from avatar import Avatar
 from avatar.rasterizer import rasterize
-from models.atomic_file import replaced_atomically
+from models.atomic_file import replace_problem, replaced_atomically
 from models.params import FlameSequence
 from tracking.offline import drive_sequence, estimate_neutral, neutral_from_frame
 from tracking.sequence_file import (SequenceFileError, TrackedSequence, export_imavatar, load_tracked_sequence,
@@ -53,6 +53,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 LAYOUTS = ("avatar", "side", "grid")
 GRID_SIDE_YAW = math.radians(45.0)  # the grid's third panel: the avatar seen from its side
 REPORT_VERSION = 1
+SIDE_FILES = ("tracked.npz", "flame_params.json", "report.json")  # beside an .mp4 as OUT.<name>; in a PNG folder
 
 
 class ReenactError(Exception):
@@ -86,6 +87,11 @@ class Job:
         """OUT.mp4 -> OUT.<name>; a PNG folder keeps its side files inside: DIR/<name>."""
         return self.output / name if self.png else self.output.with_name(f"{self.output.stem}.{name}")
 
+    def files(self) -> list[Path]:
+        """Every file put in place by a rename: the .mp4 (a PNG folder's frames are written in place), the side
+        files."""
+        return ([] if self.png else [self.output]) + [self.side_file(name) for name in SIDE_FILES]
+
     @property
     def report(self) -> Path:
         return self.side_file("report.json")
@@ -111,43 +117,47 @@ def plan_jobs(video: Path, output: Path | None, png: bool, output_is_folder: boo
         if folder.suffix.lower() == ".mp4" and not folder.is_dir():
             raise ReenactError(f"--output {folder}: with a folder of videos, --output is the folder that gets one "
                                "output per video")
+        if folder.resolve() == video.resolve():  # the outputs would be taken for inputs by the next run
+            raise ReenactError(f"--output {folder} is the folder of input videos; choose another folder for the "
+                               "outputs")
         _make_folder(folder)
         stems = [p.stem for p in videos]
         jobs = []
         for path in videos:
             name = path.stem if stems.count(path.stem) == 1 else path.name  # a.mp4 and a.mov: a.mp4.mp4, a.mov.mp4
             jobs.append(Job(path, folder / name if png else folder / f"{name}.mp4", png))
-        return _refuse_writing_over_inputs(jobs)
+        return _check_outputs(jobs)
     if not video.exists():
         raise ReenactError(f"--video {video}: no such file or folder")
     if output is None:
         output = Path(f"{video.stem}_reenacted") if png else Path(f"{video.stem}_reenacted.mp4")
-    png = png or output_is_folder or output.is_dir()
+    png = png or output_is_folder or (output.is_dir() and output.suffix.lower() != ".mp4")
     if png:
         _make_folder(output)
     else:
         if output.suffix.lower() != ".mp4":
             raise ReenactError(f"--output {output}: the video is written as H.264 .mp4; give a name ending in .mp4, "
                                "or a folder (ending in /) or --png for PNG frames")
-        parent = output.parent
-        if not (parent.is_dir() and os.access(parent, os.W_OK)):
-            raise ReenactError(f"cannot write --output {output}: choose a folder that exists and that you can "
-                               "write to")
-    return _refuse_writing_over_inputs([Job(video, output, png)])
+    return _check_outputs([Job(video, output, png)])
 
 
-def _refuse_writing_over_inputs(jobs: list[Job]) -> list[Job]:
-    """An output that is one of the input videos (--output the input itself, or the input folder) is refused."""
-    inputs = {job.video.resolve(): job.video for job in jobs}
+def _check_outputs(jobs: list[Job]) -> list[Job]:
+    """Every file the jobs write can be put in place (found now, not after the work), and no output is its input
+    video."""
     for job in jobs:
-        overwritten = inputs.get(job.output.resolve())
-        if overwritten is not None:
-            raise ReenactError(f"--output {job.output} would overwrite the input video {overwritten}; choose another "
+        if job.output.resolve() == job.video.resolve():
+            raise ReenactError(f"--output {job.output} would overwrite the input video {job.video}; choose another "
                                "name or folder")
+        for path in job.files():
+            problem = replace_problem(path)
+            if problem is not None:
+                raise ReenactError(f"cannot write --output {path}: {problem}; choose another name or folder")
     return jobs
 
 
 def _make_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ReenactError(f"--output {folder} is a file, and PNG frames go into a folder; choose another name")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -357,7 +367,10 @@ def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptio
         writer.discard()  # nothing under the output's name
         raise
     start = time.perf_counter()
-    writer.close()  # the encoder's last frames, then the rename
+    try:
+        writer.close()  # the encoder's last frames, then the rename
+    except OSError as err:  # the output changed since it was checked (made a folder, locked)
+        raise ReenactError(f"cannot write --output {job.output}: {err.strerror or err}") from None
     timing.encode += encoder.busy + time.perf_counter() - start
     decoded = driven.tracking_pass
     if replay_source is not None and options.params is not None:

@@ -61,7 +61,11 @@ class Mp4Writer:
             self.audio.close()
         self.container.close()
         self.file.close()
-        os.replace(self.temporary, self.path)
+        try:
+            os.replace(self.temporary, self.path)
+        except OSError:  # the output was changed under us (made a folder, locked) since it was checked
+            self.temporary.unlink(missing_ok=True)
+            raise
 
     def discard(self) -> None:
         if self.audio is not None:
