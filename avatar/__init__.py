@@ -6,7 +6,7 @@
 
     avatar = load_avatar()  # the embedded demo; or a MonoGaussianAvatar experiment, or a livehead .npz
     params = FlameParams.neutral(avatar.head.num_expressions)
-    params.pose[2, 0] = 0.3  # open the jaw
+    params.pose[JAW, 0] = 0.3  # open the jaw (models.params.JAW)
     image = rasterize(avatar.gaussians(params), avatar.default_camera).image  # (H, W, 3)
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Protocol
 
 import torch
 
-from avatar.camera import Camera
-from avatar.errors import AvatarError
 from avatar.gaussians import Gaussians
+from models.camera import Camera
+from models.errors import AvatarError
 from models.head_model import HeadModel
 from models.head_model_file import HeadModelError, read_npz
 from models.params import FlameParams, FlameSequence

@@ -18,12 +18,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avatar.camera import Camera  # noqa: E402
+from avatar.demo import load_demo_avatar  # noqa: E402
 from avatar.gaussians import Gaussians  # noqa: E402
 from avatar.rasterizer.cpu import rasterize_cpu  # noqa: E402
-from avatar.demo import load_demo_avatar  # noqa: E402
 from avatar.rasterizer.reference import rasterize_reference  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
+from models.camera import Camera  # noqa: E402
 from models.params import FlameParams  # noqa: E402
 from viewer.orbit import OrbitCamera, target_depth  # noqa: E402
 from viewer.sweep import sweep_frame  # noqa: E402

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
-from avatar.errors import AvatarError
 from models.atomic_file import replaced_atomically
+from models.camera import Camera
+from models.errors import AvatarError
 from models.params import FlameSequence
 
 NUM_SHAPE = 100

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+# FLAME's joints, the rows of FlameParams.pose: the one table of their names and numbers.
 JOINT_NAMES = ("global", "neck", "jaw", "left_eye", "right_eye")
+GLOBAL, NECK, JAW, LEFT_EYE, RIGHT_EYE = range(len(JOINT_NAMES))
+EYES = slice(LEFT_EYE, RIGHT_EYE + 1)  # both eyes' rows
 
 
 @dataclass

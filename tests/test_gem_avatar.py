@@ -6,12 +6,12 @@ import torch
 
 from avatar import load_avatar
 from avatar.demo import load_demo_avatar
-from avatar.errors import AvatarError
 from avatar.gaussians import Gaussians
 from avatar.gem.avatar import GemAvatar
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import CHANNELS, eigen_gaussians
 from avatar.rasterizer import rasterize
+from models.errors import AvatarError
 from models.params import FlameParams, FlameSequence
 from models.rotation import axis_angle_to_matrix
 from tests.test_gem_original import (FIXTURE_FILES, assert_matches, fixture_gem, needs_fixture, original_outputs,

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from avatar import load_avatar
-from avatar.errors import AvatarError
 from avatar.gem.model import ATTRIBUTES, CHANNELS, eigen_gaussians, frozen_at_test_time
 from avatar.gem.original_files import OriginalGem, coefficients_file_of, load_original_gem
 from avatar.gem.reference import reference_gaussians
+from models.errors import AvatarError
 from models.rotation import axis_angle_to_matrix
 from models.safe_pickle import safe_torch_load
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.camera import Camera
+from models.camera import Camera
 from models.params import FlameParams, FlameSequence
 from tracking.offline import (
     EASE_SECONDS,

@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from avatar.camera import Camera
+from models.camera import Camera
 from viewer.orbit import MAX_PITCH, OrbitCamera, target_depth
 
 # Like the demo's camera: at +z looking back at a head around the origin, 512x512.

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from avatar.camera import to_3dgs
-from avatar.errors import AvatarError
 from avatar.point.experiment import open_experiment
+from models.camera import to_3dgs
+from models.errors import AvatarError
 from models.imavatar_json import imavatar_camera, read_flame_params_json
 from tests.fake_experiment import MOVED_DATA_FOLDER, FakeExperiment, write_experiment
 

@@ -8,15 +8,15 @@ import types
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 import torch
 
-from avatar.camera import Camera, to_3dgs
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import NEAR, Render, available_backends, rasterize
+from avatar.rasterizer import Render, available_backends, rasterize
 from avatar.rasterizer.gsplat_backend import gsplat_arguments
 from avatar.rasterizer.reference import project_reference, rasterize_reference
+from avatar.rasterizer.render import NEAR
+from models.camera import Camera, to_3dgs
 
 WHITE = torch.ones(3)
 

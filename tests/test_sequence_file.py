@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.camera import Camera
+from models.camera import Camera
 from models.imavatar_json import imavatar_camera, read_flame_params_json, write_flame_params_json
 from models.params import FlameSequence
 from tracking.sequence_file import (

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from avatar.camera import Camera
+from models.camera import Camera
 from models.params import FlameParams
 from viewer.orbit import OrbitCamera
 from viewer.sweep import JAW, LEFT_EYE, NECK, RIGHT_EYE, sweep_frame

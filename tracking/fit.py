@@ -27,8 +27,8 @@ import torch
 from numba import njit
 
 from models.head_model import HeadModel
-from models.params import FlameParams
-from tracking.landmark_model import JAW, LEFT_EYE, RIGHT_EYE, LandmarkModel, LandmarkSet, axis_angle_matrix, contour_bin
+from models.params import GLOBAL, JAW, JOINT_NAMES, LEFT_EYE, RIGHT_EYE, FlameParams
+from tracking.landmark_model import LandmarkModel, LandmarkSet, axis_angle_matrix, contour_bin
 
 FLAME_PARENTS = (-1, 0, 1, 1, 1)  # the fitter's Jacobians assume FLAME's skeleton (and a neck held at zero)
 MODEL_TO_CAMERA = np.diag([1.0, -1.0, -1.0])  # F: model (y up, z to the viewer) -> OpenCV camera
@@ -158,8 +158,8 @@ def flame_params(model: FitModel, x: np.ndarray) -> FlameParams:
     """The unknown vector as FLAME parameters: global rotation about the root joint, model-space translation."""
     points, num_expressions = model.points, model.points.num_expressions
     expression = x[6:6 + num_expressions]
-    pose = np.zeros((5, 3))
-    pose[0] = x[:3]
+    pose = np.zeros((len(JOINT_NAMES), 3))
+    pose[GLOBAL] = x[:3]
     for k, j in enumerate(model.free_joints):
         pose[j] = x[6 + num_expressions + 3 * k: 9 + num_expressions + 3 * k]
     # F R p + t = F (R (p - root) + root + translation)  =>  translation = F t + R root - root

@@ -14,7 +14,6 @@ import numpy as np
 
 from models.head_model import HeadModel
 
-JAW, LEFT_EYE, RIGHT_EYE = 2, 3, 4  # FLAME joints (models/params.py JOINT_NAMES)
 CONTOUR_BINS = 79  # FLAME's dynamic contour: one row of 17 points per degree of yaw, -39..39
 
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from models.params import JOINT_NAMES, FlameParams, FlameSequence
+from models.params import EYES, GLOBAL, JAW, LEFT_EYE, NECK, RIGHT_EYE, FlameParams, FlameSequence
 from tracking.sequence_file import TrackedSequence
 from tracking.smoothing import DEFAULT_GROUPS, ParamSmoother
 
@@ -27,7 +27,6 @@ HOLD_SECONDS = 0.5  # no face: hold the last driven parameters this long...
 EASE_SECONDS = 1.0  # ...then ease toward neutral, exp(-3 t / EASE_SECONDS): ~5% left after EASE_SECONDS
 EASE_RATE = 3.0
 
-GLOBAL, NECK, JAW, LEFT_EYE, RIGHT_EYE = range(len(JOINT_NAMES))
 # Smoothing groups per pose joint, with the live tracker's settings (tracking/smoothing.py DEFAULT_GROUPS); the
 # neck, which the live tracker does not drive, is smoothed as the head's rotation.
 NECK_GROUP = "neck"
@@ -129,7 +128,7 @@ def smooth_sequence(tracked: TrackedSequence, strength: float = 1.0) -> FlameSeq
     translation = params.translation.detach().cpu().numpy().astype(np.float64)
     if strength > 0:
         groups = {"expression": expression, "rotation": pose[:, GLOBAL], NECK_GROUP: pose[:, NECK],
-                  "jaw": pose[:, JAW], "eyes": pose[:, LEFT_EYE:RIGHT_EYE + 1], "translation": translation}
+                  "jaw": pose[:, JAW], "eyes": pose[:, EYES], "translation": translation}
         smoothed = {name: values.copy() for name, values in groups.items()}
         times = np.arange(len(tracked)) / float(tracked.fps)
         for start, stop in face_runs(tracked.face_found):
@@ -143,7 +142,7 @@ def smooth_sequence(tracked: TrackedSequence, strength: float = 1.0) -> FlameSeq
         expression, translation = smoothed["expression"], smoothed["translation"]
         pose = pose.copy()
         pose[:, GLOBAL], pose[:, NECK], pose[:, JAW] = smoothed["rotation"], smoothed[NECK_GROUP], smoothed["jaw"]
-        pose[:, LEFT_EYE:RIGHT_EYE + 1] = smoothed["eyes"]
+        pose[:, EYES] = smoothed["eyes"]
         for index in _held_frames(tracked.face_found):
             expression[index], pose[index], translation[index] = (
                 expression[index - 1], pose[index - 1], translation[index - 1])

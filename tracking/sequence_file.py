@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
 from models.atomic_file import replaced_atomically
+from models.camera import Camera
 from models.head_model_file import read_npz
 from models.imavatar_json import write_flame_params_json
 from models.params import FlameSequence

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from tqdm import tqdm
 
-from avatar.camera import Camera
+from models.camera import Camera
 from models.head_model import HeadModel
-from models.params import FlameParams, FlameSequence
+from models.params import EYES, GLOBAL, JAW, FlameParams, FlameSequence
 from tracking.fit import FitModel, FitState, estimate_shape, fit_frame
 from tracking.ibug68 import ibug68_from_mediapipe
 from tracking.landmark_model import LandmarkSet
@@ -205,16 +204,16 @@ class Tracker:
         """Smoothed, retargeted parameters for the avatar: the head's rotation, no translation (the avatar stays
         where its camera looks), expression and jaw relative to the neutral when asked."""
         pose = fitted.pose.numpy()
-        smoothed = self.smoother({"expression": fitted.expression.numpy(), "jaw": pose[2], "rotation": pose[0],
-                                  "eyes": pose[3:5]}, time)
+        smoothed = self.smoother({"expression": fitted.expression.numpy(), "jaw": pose[JAW],
+                                  "rotation": pose[GLOBAL], "eyes": pose[EYES]}, time)
         out = FlameParams.neutral(self.head.num_expressions)
         out.expression[:] = torch.from_numpy(smoothed["expression"]).float()
-        out.pose[0] = torch.from_numpy(smoothed["rotation"]).float()
-        out.pose[2] = torch.from_numpy(smoothed["jaw"]).float()
-        out.pose[3:5] = torch.from_numpy(smoothed["eyes"]).float()
+        out.pose[GLOBAL] = torch.from_numpy(smoothed["rotation"]).float()
+        out.pose[JAW] = torch.from_numpy(smoothed["jaw"]).float()
+        out.pose[EYES] = torch.from_numpy(smoothed["eyes"]).float()
         if self.settings.relative:
             out.expression -= self.neutral.expression
-            out.pose[2] -= self.neutral.pose[2]
+            out.pose[JAW] -= self.neutral.pose[JAW]
         return out
 
     def _without_face(self, time: float) -> FlameParams:

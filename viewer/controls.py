@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from models.params import FlameParams
+from models.params import JAW, LEFT_EYE, NECK, RIGHT_EYE, FlameParams
 
 
 @dataclass(frozen=True)
@@ -29,16 +29,16 @@ class PoseControl:
     sign: float = 1.0  # makes "left" mean the avatar's left
 
 
-# Joints: 1 neck, 2 jaw, 3 left eye, 4 right eye. The head faces +z with y up, so a positive rotation about
-# y turns it to its left, a positive rotation about x tips the face down (and opens the jaw).
+# The head faces +z with y up, so a positive rotation about y turns it to its left, a positive rotation about x
+# tips the face down (and opens the jaw). The head sliders turn the neck.
 POSE_CONTROLS = (
-    PoseControl("jaw", "jaw open", (2,), 0, 0.0, 25.0),
-    PoseControl("jaw_side", "jaw side (left +)", (2,), 1, -10.0, 10.0),
-    PoseControl("head_turn", "head turn (left +)", (1,), 1, -45.0, 45.0),
-    PoseControl("head_nod", "head nod (down +)", (1,), 0, -30.0, 30.0),
-    PoseControl("head_tilt", "head tilt (left +)", (1,), 2, -30.0, 30.0, sign=-1.0),
-    PoseControl("eyes_turn", "eyes look (left +)", (3, 4), 1, -25.0, 25.0),
-    PoseControl("eyes_up", "eyes look (down +)", (3, 4), 0, -20.0, 20.0),
+    PoseControl("jaw", "jaw open", (JAW,), 0, 0.0, 25.0),
+    PoseControl("jaw_side", "jaw side (left +)", (JAW,), 1, -10.0, 10.0),
+    PoseControl("head_turn", "head turn (left +)", (NECK,), 1, -45.0, 45.0),
+    PoseControl("head_nod", "head nod (down +)", (NECK,), 0, -30.0, 30.0),
+    PoseControl("head_tilt", "head tilt (left +)", (NECK,), 2, -30.0, 30.0, sign=-1.0),
+    PoseControl("eyes_turn", "eyes look (left +)", (LEFT_EYE, RIGHT_EYE), 1, -25.0, 25.0),
+    PoseControl("eyes_up", "eyes look (down +)", (LEFT_EYE, RIGHT_EYE), 0, -20.0, 20.0),
 )
 
 

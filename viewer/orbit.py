@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
+from models.camera import Camera
 
 MAX_PITCH = math.radians(85.0)  # short of the pole, where "up" would flip and the view spin
 RADIANS_PER_PIXEL = math.radians(0.4)  # mouse drag -> rotation

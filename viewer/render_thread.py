@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from avatar import Avatar
-from avatar.camera import Camera
 from avatar.rasterizer import Render, rasterize, resolve_backend
+from models.camera import Camera
 from models.params import FlameParams
 
 DEPTH_COVERED = 0.5  # pixels at least this opaque set the depth display's range

@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from avatar.camera import Camera
-from models.params import FlameParams
+from models.camera import Camera
+from models.params import JAW, LEFT_EYE, NECK, RIGHT_EYE, FlameParams
 from viewer.orbit import OrbitCamera
 
-NECK, JAW, LEFT_EYE, RIGHT_EYE = 1, 2, 3, 4  # FLAME joint order
 JAW_OPEN = 0.3  # radians: wide open
 HEAD_TURN = 0.6  # radians of neck yaw each way
 EYES_TURN = 0.3  # radians each way

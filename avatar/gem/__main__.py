@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--output", required=True, metavar="FILE.npz", help="the GEM file to write, with the mapper")
     args = parser.parse_args(argv)
 
-    from avatar.errors import AvatarError
+    from models.errors import AvatarError
 
     try:
         with torch.no_grad():

@@ -17,14 +17,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
 from avatar.demo import load_demo_avatar
 from avatar.gaussians import Gaussians
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import GemModel, eigen_gaussians
 from avatar.gem.original_files import load_original_gem
+from models.camera import Camera
 from models.head_model import HeadModel
-from models.params import JOINT_NAMES, FlameParams, FlameSequence
+from models.params import GLOBAL, JOINT_NAMES, NECK, FlameParams, FlameSequence
 from models.rotation import axis_angle_to_matrix
 
 
@@ -86,12 +86,12 @@ class GemAvatar:
         rotation R about the root joint, then the translation t (FLAME's chain: the neck is the root's child).
         On the avatar's device, wherever the parameters are."""
         device = self.device
-        rotations = axis_angle_to_matrix(params.pose[:2].to(device, torch.float32))  # (2, 3, 3) global, neck
+        turn, neck_turn = axis_angle_to_matrix(params.pose[[GLOBAL, NECK]].to(device, torch.float32))
         neck_joint = self.root_joint if self.neck_joint is None else self.neck_joint
         root, neck = torch.eye(4, device=device), torch.eye(4, device=device)
-        root[:3, :3], neck[:3, :3] = rotations
-        root[:3, 3] = self.root_joint - rotations[0] @ self.root_joint + params.translation.to(device, torch.float32)
-        neck[:3, 3] = neck_joint - rotations[1] @ neck_joint
+        root[:3, :3], neck[:3, :3] = turn, neck_turn
+        root[:3, 3] = self.root_joint - turn @ self.root_joint + params.translation.to(device, torch.float32)
+        neck[:3, 3] = neck_joint - neck_turn @ neck_joint
         return root @ neck
 
     def gaussians(self, params: FlameParams) -> Gaussians:

@@ -25,7 +25,7 @@ from avatar.gem.avatar import GemAvatar
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import ATTRIBUTES, CHANNELS, EigenBasis, GemModel
 from models.head_model import HeadModel, pose_head
-from models.params import FlameSequence
+from models.params import JAW, JOINT_NAMES, LEFT_EYE, RIGHT_EYE, FlameSequence
 from models.rotation import matrix_to_quaternion
 
 ORIGINAL_COUNTS = {"geometry": 50, "opacity": 50, "scales": 40, "rotation": 40}  # pca_gauss.py's (spec §3.3)
@@ -104,11 +104,11 @@ def sample_params(avatar: Avatar, count: int, seed: int = 0) -> FlameSequence:
     num_expressions = avatar.head.num_expressions
     low, high = avatar.expression_range
     expression = uniform(low, high, count, num_expressions) * torch.rand(count, 1, generator=generator)
-    pose = torch.zeros(count, 5, 3)
-    pose[:, 2, 0] = uniform(*JAW_OPEN, count)
-    pose[:, 2, 1] = uniform(-JAW_SIDE, JAW_SIDE, count)
+    pose = torch.zeros(count, len(JOINT_NAMES), 3)
+    pose[:, JAW, 0] = uniform(*JAW_OPEN, count)
+    pose[:, JAW, 1] = uniform(-JAW_SIDE, JAW_SIDE, count)
     gaze = torch.stack([uniform(-EYES_UP, EYES_UP, count), uniform(-EYES_TURN, EYES_TURN, count)], dim=1)
-    for eye in (3, 4):
+    for eye in (LEFT_EYE, RIGHT_EYE):
         pose[:, eye, :2] = gaze + uniform(-EYES_APART, EYES_APART, count, 2)
     expression[0], pose[0] = 0, 0
     return FlameSequence(expression, pose, torch.zeros(count, 3), tuple(f"sample {i}" for i in range(count)))

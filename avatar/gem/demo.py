@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 
 from avatar.demo import DEMO_AVATAR_PATH, load_demo_avatar
-from avatar.errors import AvatarError
 from avatar.gem.avatar import GemAvatar
+from models.errors import AvatarError
 
 # Measured (tests/test_gem_build.py): held-out positions within 0.001 % of the head's size (rms) with the best
 # coefficients, 0.035 % through the mapper; tracked faces render within 0.1-0.17/255 of the demo (mean absolute

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
-from avatar.errors import AvatarError
 from avatar.gem.avatar import GemAvatar
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import ATTRIBUTES, CHANNELS, EigenBasis, GemModel
 from avatar.rigged import KIND_KEY
 from models.atomic_file import replaced_atomically
+from models.camera import Camera
+from models.errors import AvatarError
 from models.head_model_file import HeadModelError, head_model_arrays, head_model_from_arrays, read_npz, save_npz
 from models.params import FlameSequence
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from models.params import FlameParams, FlameSequence
+from models.params import JAW, LEFT_EYE, RIGHT_EYE, FlameParams, FlameSequence
 from models.rotation import axis_angle_to_matrix
 
-DRIVING_JOINTS = (2, 3, 4)  # jaw, left eye, right eye (models/params.py JOINT_NAMES); the root poses a GEM
+DRIVING_JOINTS = (JAW, LEFT_EYE, RIGHT_EYE)  # the root poses a GEM
 # rigidly after reconstruction and GEM has no neck, so neither is in its coefficients
 DEFAULT_RIDGE = 1e-4  # on standardised features, times the number of frames: small where data is ample
 

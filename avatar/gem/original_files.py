@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avatar.errors import AvatarError
 from avatar.gem.model import ATTRIBUTES, CHANNELS, EigenBasis, GemModel
+from models.errors import AvatarError
 from models.safe_pickle import UnsafePickleError, safe_torch_load
 
 EIGEN_KEYS = ("colors", "tex_map", *ATTRIBUTES, "config")

@@ -15,14 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from avatar.camera import Camera
-from avatar.errors import AvatarError
 from avatar.gaussians import Gaussians
 from avatar.point.experiment import Experiment
 from avatar.point.head import canonical_pose, checkpoint_head_model
 from avatar.point.networks import FusedGaussianNetwork, deformer_network, geometry_network, layers
 from avatar.point.original import SCALE_MAX, ghost_bone
 from avatar.rigged import KIND_KEY
+from models.camera import Camera
+from models.errors import AvatarError
 from models.head_model import HeadModel, joint_transforms
 from models.head_model_file import HeadModelError, head_model_arrays, head_model_from_arrays, save_npz
 from models.params import FlameParams, FlameSequence

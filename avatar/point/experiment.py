@@ -19,8 +19,8 @@ import torch
 from pyhocon import ConfigFactory, ConfigTree
 from torch import Tensor
 
-from avatar.camera import Camera
-from avatar.errors import AvatarError
+from models.camera import Camera
+from models.errors import AvatarError
 from models.imavatar_json import ImavatarSequence, imavatar_camera, read_flame_params_json
 from models.params import FlameSequence
 

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from models.head_model import HeadModel, LandmarkEmbedding
+from models.params import JAW
 
 FLAME = "FLAMEServer."
 NUM_SHAPE = 100  # shapedirs holds 100 identity components, then 50 expression components
@@ -35,5 +36,5 @@ def checkpoint_head_model(state_dict: dict[str, Tensor]) -> HeadModel:
 def canonical_pose(canonical_jaw: float) -> Tensor:
     """(5, 3) the pose the canonical points were learned in: everything zero but the jaw, opened about x."""
     pose = torch.zeros(5, 3)
-    pose[2, 0] = canonical_jaw
+    pose[JAW, 0] = canonical_jaw
     return pose

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
 from avatar.gaussians import Gaussians
+from avatar.rasterizer.render import Render
+from models.camera import Camera
 
 BACKENDS = ("inria", "gsplat", "cpu")
 _PACKAGES = {
@@ -25,16 +25,6 @@ _PACKAGES = {
              "git+https://github.com/graphdeco-inria/diff-gaussian-rasterization)",
     "gsplat": "gsplat (pip install gsplat==1.5.3)",
 }
-
-
-NEAR = 0.2  # 3DGS culls Gaussians whose camera-space z is at most this; every backend does
-
-
-@dataclass
-class Render:
-    image: Tensor  # (H, W, 3) float32 RGB, composited over the background
-    alpha: Tensor | None  # (H, W) 1 - final transmittance; None when only the image was asked for
-    depth: Tensor | None  # (H, W) sum of weight_i * camera-space z_i (not normalised); likewise
 
 
 def available_backends() -> list[str]:

@@ -29,9 +29,9 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 from torch import Tensor
 
-from avatar.camera import Camera
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import NEAR, Render
+from avatar.rasterizer.render import NEAR, Render
+from models.camera import Camera
 
 TILE = 16
 K_MARGIN = 1e-6  # added to k: moves the ellipse's edge by ~1e-7 px, ~1e5 times float64 rounding there

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import NEAR, Render
+from avatar.rasterizer.render import NEAR, Render
+from models.camera import Camera
 
 
 def gsplat_arguments(gaussians: Gaussians, camera: Camera, background: Tensor,  # background (3,)

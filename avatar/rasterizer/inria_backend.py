@@ -11,9 +11,9 @@ import torch
 from diff_gaussian_rasterization import GaussianRasterizationSettings, GaussianRasterizer
 from torch import Tensor
 
-from avatar.camera import Camera, to_3dgs
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import Render
+from avatar.rasterizer.render import Render
+from models.camera import Camera, to_3dgs
 
 
 def rasterize_inria(gaussians: Gaussians, camera: Camera, background: Tensor,  # background (3,)

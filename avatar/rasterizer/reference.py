@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avatar.camera import Camera
 from avatar.gaussians import Gaussians
-from avatar.rasterizer import NEAR, Render
+from avatar.rasterizer.render import NEAR, Render
+from models.camera import Camera
 
 TILE = 16
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avatar.camera import Camera
 from avatar.rigged import RiggedAvatar
+from models.camera import Camera
 from models.head_model import HeadModel, LandmarkEmbedding
 from scripts.demo_avatar.appearance import Photo, colours
 from scripts.demo_avatar.expressions import blendshape, expressions
