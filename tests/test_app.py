@@ -343,12 +343,12 @@ LIVE = textwrap.dedent("""
 
     def spy(asked):  # what the app asks the renderer for, beside what the camera showed
         state = app._live
-        if asked.captured_at is not None and state.landmarks is not None:
-            points = state.landmarks[:, :2]
+        if asked.captured_at is not None and state.tracked.landmarks is not None:
+            points = state.tracked.landmarks[:, :2]
             eyes = np.linalg.norm(points[33] - points[263])  # outer eye corners
             width = np.linalg.norm(points[61] - points[291]) / eyes  # mouth corners
-            mouth[asked.number] = (float(width), float(asked.params.expression[0]), state.captured_at)
-            indices.append(state.frame_index)
+            mouth[asked.number] = (float(width), float(asked.params.expression[0]), state.tracked.time)
+            indices.append(state.tracked.index)
         request(asked)
 
     app.renderer.request = spy
@@ -382,7 +382,7 @@ LIVE = textwrap.dedent("""
     recording.append(time.perf_counter())
     result = {"mouth": list(mouth.values()), "latency": app.latency_ms, "status": sorted(statuses),
               "readout": dpg.get_value("live/readout"), "sliders_follow": dpg.get_value("expression/0")
-              == app._live.params.expression[0].item(), "recording": recording}
+              == app._live.tracked.params.expression[0].item(), "recording": recording}
     app.close()
     widths = sorted(images)
     np.savez(out / "live.npz", narrow=np.stack([images[w] for w in widths[:5]]),
@@ -537,7 +537,7 @@ UNPLUG = textwrap.dedent("""
     from tracking.sources import CameraSource
     from tracking.tracker import TrackerSettings
     from viewer.app import ViewerApp
-    from viewer.live import LiveDriver
+    from tracking.live import LiveDriver
 
     plugged = threading.Event()
     plugged.set()

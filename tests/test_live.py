@@ -1,4 +1,4 @@
-"""The live pipeline (viewer/live.py): a fake webcam faster than the tracker (newest frame wins, latency bounded),
+"""The live pipeline (tracking/live.py): a fake webcam faster than the tracker (newest frame wins, latency bounded),
 unplugged and plugged back in, a webcam that is not there, a video file and an image folder played in real time
 and looping, the controls applied while tracking, and a failing tracker reported. Run with -s for the figures.
 
@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from avatar import load_avatar
+from tracking.live import NO_SIGNAL_SECONDS, STATUSES, LiveDriver, LiveState
 from tracking.sources import CameraSource
 from tracking.tracker import TrackerSettings
-from viewer.live import NO_SIGNAL_SECONDS, STATUSES, LiveDriver, LiveState
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces"
 needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason="../shared/fixtures/faces is absent")
@@ -105,10 +105,10 @@ def test_newest_frame_wins_and_latency_stays_bounded(head):
     assert driver.status == "stopped"
     driver.stop()  # idempotent
 
-    assert all(s.face_found and s.image.shape == (512, 512, 3) and s.image.dtype == np.uint8 for s in states)
-    assert all(s.landmarks.shape == (478, 3) for s in states)
+    assert all(s.tracked.face_found and s.image.shape == (512, 512, 3) and s.image.dtype == np.uint8 for s in states)
+    assert all(s.tracked.landmarks.shape == (478, 3) for s in states)
     assert all(b.number > a.number for a, b in zip(states, states[1:]))
-    assert all(b.frame_index > a.frame_index for a, b in zip(states, states[1:]))
+    assert all(b.tracked.index > a.tracked.index for a, b in zip(states, states[1:]))
     # Frames are RGB: the astronaut's face is red-dominant.
     face = states[-1].image[100:200, 200:300].reshape(-1, 3).mean(axis=0)
     assert face[0] > face[2]
@@ -116,14 +116,14 @@ def test_newest_frame_wins_and_latency_stays_bounded(head):
     states = states[1:]  # the first waited for the tracker's warm-up
     track = statistics.median(s.track_ms for s in states) / 1000
     latency = [s.latency for s in states]
-    gaps = [b.frame_index - a.frame_index for a, b in zip(states, states[1:])]
+    gaps = [b.tracked.index - a.tracked.index for a, b in zip(states, states[1:])]
     captured = len(camera.times)
     # Newest wins: when tracking took frame k, no frame after k had been captured yet (give or take the one
     # that may arrive during the hand-over).
     newest = 0
     for s in states:
         taken = s.tracked_at - s.track_ms / 1000
-        later = sum(1 for t in camera.times[s.frame_index + 1:s.frame_index + 20] if t <= taken)
+        later = sum(1 for t in camera.times[s.tracked.index + 1:s.tracked.index + 20] if t <= taken)
         newest += later <= 1
     print(f"\ncaptured {captured} frames, tracked {len(states) + 1}; tracker {states[-1].fps:.0f} fps, track "
           f"{track * 1000:.1f} ms median; latency median {statistics.median(latency) * 1000:.1f} ms, 90th pct "
@@ -213,7 +213,7 @@ def test_video_file_plays_at_its_own_rate(head, detector):
     driver = LiveDriver(str(VIDEO), head, TrackerSettings(shape_frames=0), detector)
     delivered = deliveries(driver)
     with driver:
-        states = collect(driver, PATIENCE, until=lambda state: state.frame_index >= 45)  # 1.5 s of it
+        states = collect(driver, PATIENCE, until=lambda state: state.tracked.index >= 45)  # 1.5 s of it
         assert driver.status == "live"
     indices, times, ready = (np.array(column) for column in zip(*delivered))
     first_pass = next((k for k in range(1, len(indices)) if indices[k] < indices[k - 1]), len(indices))
@@ -224,9 +224,9 @@ def test_video_file_plays_at_its_own_rate(head, detector):
     assert indices[0] == 0 and ready.all()  # playback began at the start of the file once the tracker was ready
     assert rate == pytest.approx(30.0, rel=0.05)
     assert states[0].image.shape == (360, 640, 3)
-    tracked = np.array([s.frame_index for s in states])
+    tracked = np.array([s.tracked.index for s in states])
     assert np.all(np.diff(tracked) >= 1) and tracked[-1] >= 45  # in order, the newest each time
-    assert sum(s.face_found for s in states) >= 0.95 * len(states)
+    assert sum(s.tracked.face_found for s in states) >= 0.95 * len(states)
 
 
 @needs_faces
@@ -248,7 +248,7 @@ def test_image_folder_loops(head, detector, tmp_path):
           f"{len(indices)} played, at {rate:.1f} fps")
     assert indices.tolist() == [k % 5 for k in range(len(indices))]  # every frame, round and round
     assert rate == pytest.approx(25.0, rel=0.05)
-    assert all(0 <= s.frame_index < 5 and s.image.shape == (320, 320, 3) for s in states)
+    assert all(0 <= s.tracked.index < 5 and s.image.shape == (320, 320, 3) for s in states)
     assert driver.status == "stopped"
 
 
@@ -265,9 +265,9 @@ def test_controls_apply_between_frames(head, detector):
         raw = collect(driver, PATIENCE, until=lambda s: s.smoothing == 0.0 and not s.relative)[-1]
         raw = collect(driver, PATIENCE, until=lambda s: s.number > raw.number + 2)[-1]
         assert raw.smoothing == 0.0 and not raw.relative
-        assert torch.equal(raw.params.expression, raw.fitted.expression)
-        assert torch.equal(raw.params.pose[[0, 2, 3, 4]], raw.fitted.pose[[0, 2, 3, 4]])
-        assert raw.fitted.expression.abs().max() > 0.2  # a smile: the expression is not neutral
+        assert torch.equal(raw.tracked.params.expression, raw.tracked.fitted.expression)
+        assert torch.equal(raw.tracked.params.pose[[0, 2, 3, 4]], raw.tracked.fitted.pose[[0, 2, 3, 4]])
+        assert raw.tracked.fitted.expression.abs().max() > 0.2  # a smile: the expression is not neutral
 
         with pytest.raises(ValueError, match="smoothing"):
             driver.set_smoothing(1.5)  # refused on the caller's thread; the tracker never sees it
@@ -278,7 +278,7 @@ def test_controls_apply_between_frames(head, detector):
         calm = collect(driver, PATIENCE, until=lambda s: s.calibrated and s.relative)[-1]
         calm = collect(driver, PATIENCE, until=lambda s: s.number > calm.number + 2)[-1]
         assert calm.calibrated and calm.relative
-        assert calm.params.expression.abs().max() < 0.25 * raw.fitted.expression.abs().max()
+        assert calm.tracked.params.expression.abs().max() < 0.25 * raw.tracked.fitted.expression.abs().max()
 
         # Controls hammered from another thread while tracking: no race, no error, tracking goes on.
         def hammer():
@@ -300,7 +300,7 @@ def test_controls_apply_between_frames(head, detector):
         driver.set_relative(True)
         last = collect(driver, PATIENCE, until=lambda s: s.number > before + 20 and s.smoothing == 0.5 and s.relative
                        and s.shape_estimated)[-1]
-        assert last.smoothing == 0.5 and last.relative and last.shape_estimated and last.face_found
+        assert last.smoothing == 0.5 and last.relative and last.shape_estimated and last.tracked.face_found
         assert driver.status == "live" and driver.error is None
 
 

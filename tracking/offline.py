@@ -18,14 +18,10 @@ import math
 import numpy as np
 import torch
 
-from models.params import EYES, GLOBAL, JAW, LEFT_EYE, NECK, RIGHT_EYE, FlameParams, FlameSequence
+from models.params import EYES, GLOBAL, JAW, NECK, FlameParams, FlameSequence
+from tracking.retarget import EASE_SECONDS, HOLD_SECONDS, lost_face_weight, retarget
 from tracking.sequence_file import TrackedSequence
 from tracking.smoothing import DEFAULT_GROUPS, ParamSmoother
-
-# As tracking/tracker.py TrackerSettings (not imported from there: that module pulls in video decoding and numba).
-HOLD_SECONDS = 0.5  # no face: hold the last driven parameters this long...
-EASE_SECONDS = 1.0  # ...then ease toward neutral, exp(-3 t / EASE_SECONDS): ~5% left after EASE_SECONDS
-EASE_RATE = 3.0
 
 # Smoothing groups per pose joint, with the live tracker's settings (tracking/smoothing.py DEFAULT_GROUPS); the
 # neck, which the live tracker does not drive, is smoothed as the head's rotation.
@@ -154,17 +150,13 @@ def smooth_sequence(tracked: TrackedSequence, strength: float = 1.0) -> FlameSeq
 def drive_sequence(tracked: TrackedSequence, neutral: FlameParams | None, relative: bool = True,
                    smoothing: float = 1.0, hold_seconds: float = HOLD_SECONDS,
                    ease_seconds: float = EASE_SECONDS) -> FlameSequence:
-    """What drives the avatar, one frame per input frame, as the live tracker would drive it but smoothed with no
-    lag (`smooth_sequence(tracked, smoothing)`):
+    """What drives the avatar, one frame per input frame, as the live tracker would drive it (tracking/retarget.py)
+    but smoothed with no lag (`smooth_sequence(tracked, smoothing)`):
 
-    - frames with a face: expression and jaw relative to `neutral` (minus its expression and jaw) when
-      `relative`, absolute otherwise; head rotation (pose[0]) and eyes (pose[3:5]) kept; neck and translation
-      zero (the avatar stays where its camera looks). `neutral` None: a zero neutral (relative = absolute);
-      only its expression and jaw are used.
-    - frames without a face: the last driven frame, held until `hold_seconds` after the last face, then eased
-      toward neutral (zero expression, zero pose): multiplied by exp(-3 s / ease_seconds), s the seconds past
-      the hold, each frame's time being index / fps;
-    - frames before the first face: neutral (all zero).
+    - frames with a face: retargeted, relative to `neutral` when `relative` (None: a zero neutral);
+    - frames without a face: the last driven frame, held, then eased toward rest (`lost_face_weight`), each
+      frame's time being index / fps;
+    - frames before the first face: rest (all zero).
     """
     count = tracked.params.expression.shape[1]
     neutral = FlameParams.neutral(count) if neutral is None else neutral
@@ -176,12 +168,7 @@ def drive_sequence(tracked: TrackedSequence, neutral: FlameParams | None, relati
     expression = torch.zeros_like(smoothed.expression)
     pose = torch.zeros_like(smoothed.pose)
     found = torch.from_numpy(tracked.face_found)
-    expression[found] = smoothed.expression[found]
-    for joint in (GLOBAL, JAW, LEFT_EYE, RIGHT_EYE):
-        pose[found, joint] = smoothed.pose[found, joint]
-    if relative:
-        expression[found] -= neutral.expression.to(expression)
-        pose[found, JAW] -= neutral.pose[JAW].to(pose)
+    expression[found], pose[found] = retarget(smoothed.expression[found], smoothed.pose[found], neutral, relative)
 
     last_face: int | None = None
     for index in range(frames):
@@ -190,8 +177,7 @@ def drive_sequence(tracked: TrackedSequence, neutral: FlameParams | None, relati
             continue
         if last_face is None:
             continue  # before the first face: neutral
-        since = (index - last_face) / float(tracked.fps)
-        keep = 1.0 if since <= hold_seconds else math.exp(-EASE_RATE * (since - hold_seconds) / ease_seconds)
+        keep = lost_face_weight((index - last_face) / float(tracked.fps), hold_seconds, ease_seconds)
         expression[index] = expression[last_face] * keep
         pose[index] = pose[last_face] * keep
     return FlameSequence(expression, pose, torch.zeros_like(smoothed.translation), tuple(tracked.params.names))

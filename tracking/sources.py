@@ -24,6 +24,8 @@ import av
 import cv2
 import numpy as np
 
+from models.latest import Latest
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 # One BGR frame from a device, as cv2.VideoCapture.read returns it: (ok, image or None).
@@ -194,10 +196,9 @@ class CameraSource(FrameSource):
         self.fps = float(fps or reported_fps or 30.0)
         self._reported_size = reported_size
         self.connected = True  # False from a failed grab until the next good one
-        self._newest: tuple[int, float, np.ndarray] | None = None  # (index, capture time, BGR)
+        self._newest: Latest[tuple[int, float, np.ndarray]] = Latest()  # (index, capture time, BGR)
         self._captured = 0  # frames captured so far: the next frame's index
-        self._captured_seen = 0  # the index after the last frame handed to the reader
-        self._changed = threading.Condition()
+        self._last_read = -1  # the index of the last frame handed to the reader
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._capture_loop, name=f"camera {index}", daemon=True)
         self._thread.start()
@@ -205,33 +206,25 @@ class CameraSource(FrameSource):
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the newest frame; before the first one, what the camera reports, or (0, 0)."""
-        newest = self._newest
+        newest = self._newest.newest
         return (newest[2].shape[1], newest[2].shape[0]) if newest else self._reported_size
 
     def read(self, timeout: float | None = None) -> Frame | None:
         """The newest frame not yet returned, waiting up to `timeout` (default self.timeout) seconds; None if none
         came or the source is closed. Converted to RGB here, not in the capture thread: skipped frames cost
         nothing."""
-        deadline = time.perf_counter() + (self.timeout if timeout is None else timeout)
-        with self._changed:
-            while True:
-                if self._stopped.is_set():
-                    return None
-                if self._newest is not None and self._newest[0] >= self._captured_seen:
-                    index, seconds, bgr = self._newest
-                    self._captured_seen = index + 1
-                    break
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    return None
-                self._changed.wait(left)
-        return Frame(index, seconds, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # outside the lock: capture goes on
+        newest = self._newest.take(self.timeout if timeout is None else timeout)
+        if newest is None or self._stopped.is_set():
+            return None
+        index, seconds, bgr = newest
+        self._last_read = index
+        return Frame(index, seconds, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
     def __iter__(self) -> Iterator[Frame]:
         while not self._stopped.is_set():
             frame = self.read()
             if frame is None and not self._stopped.is_set():
-                frame = Frame(self._captured_seen - 1, time.perf_counter(), None)
+                frame = Frame(self._last_read, time.perf_counter(), None)
             if frame is not None:
                 yield frame
 
@@ -240,15 +233,11 @@ class CameraSource(FrameSource):
             while not self._stopped.is_set():
                 ok, bgr = self._grab_one()
                 if ok and bgr is not None:
-                    with self._changed:
-                        self._newest = (self._captured, time.perf_counter(), bgr)
-                        self._captured += 1
-                        self.connected = True
-                        self._changed.notify_all()
+                    self._newest.put((self._captured, time.perf_counter(), bgr))
+                    self._captured += 1
+                    self.connected = True
                     continue
-                with self._changed:
-                    self.connected = False
-                    self._changed.notify_all()
+                self.connected = False
                 if self._stopped.wait(self.retry_interval):
                     break
                 self._reopen()
@@ -276,8 +265,7 @@ class CameraSource(FrameSource):
 
     def close(self) -> None:
         self._stopped.set()
-        with self._changed:
-            self._changed.notify_all()
+        self._newest.close()
         # A webcam read blocks for at most about a frame; a stuck driver is left to the daemon thread.
         self._thread.join(timeout=2.0)
 

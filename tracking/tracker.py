@@ -17,10 +17,11 @@ from tqdm import tqdm
 
 from models.camera import Camera
 from models.head_model import HeadModel
-from models.params import EYES, GLOBAL, JAW, FlameParams, FlameSequence
+from models.params import EYES, GLOBAL, JAW, JOINT_NAMES, FlameParams, FlameSequence
 from tracking.fit import FitModel, FitState, estimate_shape, fit_frame
 from tracking.ibug68 import ibug68_from_mediapipe
 from tracking.landmark_model import LandmarkSet
+from tracking.retarget import EASE_SECONDS, HOLD_SECONDS, lost_face_weight, retarget
 from tracking.sequence_file import TrackedSequence
 from tracking.smoothing import ParamSmoother
 from tracking.sources import FrameSource
@@ -38,8 +39,8 @@ class TrackerSettings:
     relative: bool = True  # drive expression and jaw relative to the calibrated neutral (absolute until then)
     smoothing: float = 1.0  # One Euro strength, 0 (off) .. 1
     shape_frames: int = 20  # frames with a face over which the user's shape is estimated; 0: keep the model's
-    hold_seconds: float = 0.5  # no face: hold the last parameters this long...
-    ease_seconds: float = 1.0  # ...then ease to neutral over about this long
+    hold_seconds: float = HOLD_SECONDS  # no face: hold the last parameters this long...
+    ease_seconds: float = EASE_SECONDS  # ...then ease to rest over about this long
     focal: float | None = None  # focal length in pixels; None: the image's larger side (about 53 degrees)
     max_faces: int = 2  # faces the detector looks for, so that the followed one can be told from others
     # Estimating the shape takes 0.4-3 s: live, it runs on a thread of its own while tracking goes on with the
@@ -137,6 +138,15 @@ class Tracker:
         return TrackedFrame(index, time, True, self._last, result.params, points, result.landmarks_2d,
                             result.error_px)
 
+    def set_relative(self, relative: bool) -> None:
+        """Drive expression and jaw relative to the calibrated neutral (True) or absolute, from the next frame."""
+        self.settings.relative = bool(relative)
+
+    def set_smoothing(self, strength: float) -> None:
+        """One Euro strength, 0 (raw values) .. 1, from the next frame."""
+        self.smoother.strength = float(strength)  # ValueError outside [0, 1]
+        self.settings.smoothing = self.smoother.strength
+
     def calibrate_neutral(self) -> None:
         """From now on, the user's current expression and jaw count as the avatar's rest."""
         if self._last_observation is not None:
@@ -201,27 +211,25 @@ class Tracker:
         self._refit_neutral()
 
     def _drive(self, fitted: FlameParams, time: float) -> FlameParams:
-        """Smoothed, retargeted parameters for the avatar: the head's rotation, no translation (the avatar stays
-        where its camera looks), expression and jaw relative to the neutral when asked."""
+        """Smoothed, then retargeted (tracking/retarget.py) parameters for the avatar."""
         pose = fitted.pose.numpy()
         smoothed = self.smoother({"expression": fitted.expression.numpy(), "jaw": pose[JAW],
                                   "rotation": pose[GLOBAL], "eyes": pose[EYES]}, time)
-        out = FlameParams.neutral(self.head.num_expressions)
-        out.expression[:] = torch.from_numpy(smoothed["expression"]).float()
-        out.pose[GLOBAL] = torch.from_numpy(smoothed["rotation"]).float()
-        out.pose[JAW] = torch.from_numpy(smoothed["jaw"]).float()
-        out.pose[EYES] = torch.from_numpy(smoothed["eyes"]).float()
-        if self.settings.relative:
-            out.expression -= self.neutral.expression
-            out.pose[JAW] -= self.neutral.pose[JAW]
-        return out
+        smoothed_pose = torch.zeros(len(JOINT_NAMES), 3)
+        smoothed_pose[GLOBAL] = torch.from_numpy(smoothed["rotation"]).float()
+        smoothed_pose[JAW] = torch.from_numpy(smoothed["jaw"]).float()
+        smoothed_pose[EYES] = torch.from_numpy(smoothed["eyes"]).float()
+        expression, pose = retarget(torch.from_numpy(smoothed["expression"]).float(), smoothed_pose, self.neutral,
+                                    self.settings.relative)
+        return FlameParams(expression, pose, torch.zeros(3))
 
     def _without_face(self, time: float) -> FlameParams:
-        """Hold the last parameters, then ease toward neutral (exponentially), so a lost face never snaps."""
-        if self._face_seen_at is None or time - self._face_seen_at <= self.settings.hold_seconds:
+        """Hold the last parameters, then ease toward rest, so a lost face never snaps."""
+        if self._face_seen_at is None:
             return self._last
-        since = time - self._face_seen_at - self.settings.hold_seconds
-        keep = float(np.exp(-3.0 * since / self.settings.ease_seconds))  # ~5% left after ease_seconds
+        keep = lost_face_weight(time - self._face_seen_at, self.settings.hold_seconds, self.settings.ease_seconds)
+        if keep == 1.0:
+            return self._last
         last = self._last
         return FlameParams(last.expression * keep, last.pose * keep, last.translation * keep)
 

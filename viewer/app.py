@@ -4,7 +4,7 @@ sliders for its face (and its timeline, when it has one) on the right, an orbit 
 With a video (launch.py --video IN, viewer/video_timeline.py), the video is the timeline: its driven frames play at
 the video's rate, the sliders add to them, and the camera feed shows the video's frame.
 
-Three kinds of threads: the live driver's (capture and tracking, viewer/live.py), or the video's decoder
+Three kinds of threads: the live driver's (capture and tracking, tracking/live.py), or the video's decoder
 (viewer/video_frames.py); the renderer's (always the newest request, viewer/render_thread.py); and this one, the
 GUI thread, which only reads controls and the newest tracked or decoded frame, asks for renders and uploads the
 latest finished one. Import only after `viewer.display.display_problem()` found a display.
@@ -24,13 +24,21 @@ from PIL import Image
 from avatar import Avatar
 from avatar.rasterizer import available_backends, resolve_backend
 from models.params import FlameParams
+from tracking.live import LiveDriver, LiveState
 from viewer import overlay, panel
-from viewer.controls import (POSE_CONTROLS, SliderValues, controls_from_params, expression_labels, matches_filter,
-                             params_from_controls, with_offsets)
+from viewer.controls import (
+    POSE_CONTROLS,
+    SliderValues,
+    controls_from_params,
+    expression_labels,
+    matches_filter,
+    params_from_controls,
+    with_offsets,
+)
 from viewer.eigen_sliders import EigenSliders
-from viewer.live import LiveDriver, LiveState
-from viewer.orbit import OrbitCamera, target_depth
+from viewer.orbit import OrbitCamera
 from viewer.panel import FEED_SIZE, LIVE_WIDTH, PANEL_WIDTH, RECORD_LAYOUTS
+from viewer.pixels import to_uint8
 from viewer.render_thread import RenderRequest, RenderThread
 from viewer.timeline import PLAYBACK_FPS, Playback
 
@@ -69,9 +77,7 @@ class ViewerApp:
         self.backend = resolve_backend(backend)
         self.background = torch.tensor(background, dtype=torch.float32) / 255
         self.render_mode = "RGB"
-        home = avatar.default_camera
-        self.orbit = OrbitCamera.around(home, target_depth(home, avatar.head.v_template))
-        self.orbit.resize(width, height)
+        self.orbit = OrbitCamera.home_of(avatar, width, height)
         self.window_size = (LIVE_WIDTH + width + PANEL_WIDTH, height)
         self.record_dir = Path(record_dir)
         self.labels = expression_labels(avatar.head.expression_names, avatar.head.num_expressions)
@@ -399,7 +405,7 @@ class ViewerApp:
     def save_image(self, path: str | os.PathLike | None = None) -> str:
         """The avatar's image as the window shows it, to a PNG (default: livehead_<time>.png in record_dir)."""
         path = Path(path) if path is not None else self._timestamped(".png")
-        Image.fromarray(_to_uint8(self._pixels)).save(path, format="PNG")
+        Image.fromarray(to_uint8(self._pixels)).save(path, format="PNG")
         return f"wrote {path}"
 
     def save_preset(self, path: str | os.PathLike) -> str:
@@ -590,8 +596,8 @@ class ViewerApp:
 
     def _mirror(self, state: LiveState) -> None:
         """The tracked face into the sliders, which show it (and keep it, if live driving is turned off)."""
-        self._base, self._base_key = state.params, ("live", state.number)
-        self._set_sliders(*controls_from_params(state.params))
+        self._base, self._base_key = state.tracked.params, ("live", state.number)
+        self._set_sliders(*controls_from_params(state.tracked.params))
 
     def _follow_live(self) -> None:
         """The newest tracked frame: into the feed (with its landmarks) and, while live, into the sliders."""
@@ -604,7 +610,7 @@ class ViewerApp:
         state, status = self.driver.latest(), self.driver.status
         if status == "live" and state is not None:
             self._show_feed(("live", state.number), lambda: overlay.fit_into(
-                overlay.draw_landmarks(state.image, state.landmarks, face_found=state.face_found), *FEED_SIZE))
+                overlay.draw_landmarks(state.image, state.tracked.landmarks, face_found=state.tracked.face_found), *FEED_SIZE))
         else:
             self._show_feed((status,), lambda: overlay.status_card(*FEED_SIZE, CARDS.get(status, status)))
         problem = None if status in ("starting", "live") else self.driver.problem  # the same status as the feed
@@ -696,9 +702,10 @@ class ViewerApp:
             self._settled_state, self._settled, self._settled_since = settled, self.requested + 1, None
         captured_at = None
         if live is not None:
-            self.params = with_offsets(live.params, expression, pose, eigen) if self.offsets else live.params
+            driven = live.tracked.params
+            self.params = with_offsets(driven, expression, pose, eigen) if self.offsets else driven
             if live.number != self._live_requested:  # a new camera frame: its latency is measured
-                self._live_requested, captured_at = live.number, live.captured_at
+                self._live_requested, captured_at = live.number, live.tracked.time
         elif self.video is not None:
             self.params = with_offsets(self._base, expression, pose, eigen)
         else:
@@ -737,7 +744,7 @@ class ViewerApp:
             self.stop_recording()
             return
         camera = self._live.image if self._live is not None and self.live_on else self._video_image
-        self.recorder.add(_to_uint8(self._pixels), camera, time.perf_counter(), copy=False)  # neither changes
+        self.recorder.add(to_uint8(self._pixels), camera, time.perf_counter(), copy=False)  # neither changes
 
     def _update_readout(self) -> None:
         now = time.perf_counter()
@@ -764,6 +771,3 @@ class ViewerApp:
         dpg.configure_item("image", texture_tag=self._texture)
         dpg.delete_item(old)
 
-
-def _to_uint8(pixels: np.ndarray) -> np.ndarray:
-    return (np.clip(pixels, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)

@@ -12,13 +12,9 @@ from tqdm import tqdm
 from avatar import Avatar
 from avatar.rasterizer import rasterize
 from viewer.orbit import OrbitCamera
+from viewer.pixels import to_uint8
 from viewer.sweep import sweep_frame
 from viewer.video import Mp4Writer
-
-
-def to_uint8(image: torch.Tensor) -> torch.Tensor:
-    """(H, W, 3) float RGB in [0, 1] -> uint8, rounded."""
-    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
 def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: int, background: torch.Tensor,

@@ -44,6 +44,14 @@ class OrbitCamera:
         """Orbit around the point `depth` in front of `home`, starting at `home`."""
         return OrbitCamera(home, depth, home.width, home.height, depth)
 
+    @staticmethod
+    def home_of(avatar, width: int, height: int) -> OrbitCamera:
+        """An avatar's home view for a width x height image: its own camera, orbiting the centre of its head."""
+        home = avatar.default_camera
+        orbit = OrbitCamera.around(home, target_depth(home, avatar.head.v_template))
+        orbit.resize(width, height)
+        return orbit
+
     def camera(self) -> Camera:
         home_to_world = self.home.world_to_camera[:3, :3].double().T.numpy()  # columns: right, down, forward
         home_eye = self.home.position.double().numpy()

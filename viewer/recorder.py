@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from viewer.overlay import fit_into
+from viewer.pixels import to_uint8
 from viewer.video import Mp4Writer
 
 LAYOUTS = ("avatar", "side_by_side")
@@ -277,9 +278,9 @@ class Recorder:
         """The video frame: (height, width, 3) uint8 RGB."""
         width, height = self._avatar_size
         frame = np.zeros((self._size[1], self._size[0], 3), np.uint8)
-        frame[:height, self._panel:self._panel + width] = _resized(_to_uint8(avatar), width, height)
+        frame[:height, self._panel:self._panel + width] = _resized(_rgb_bytes(avatar), width, height)
         if self._panel and camera is not None:
-            frame[:height, :self._panel] = fit_into(_to_uint8(camera), self._panel, height)
+            frame[:height, :self._panel] = fit_into(_rgb_bytes(camera), self._panel, height)
         return frame
 
 
@@ -304,12 +305,10 @@ def _check_image(image: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be an (H, W, 3) RGB image, uint8 or float in [0, 1], not {description}")
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """RGB(A) uint8 or float in [0, 1] -> (H, W, 3) uint8 RGB, rounded."""
-    image = image[..., :3]
-    if image.dtype == np.uint8:
-        return np.ascontiguousarray(image)
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+def _rgb_bytes(image: np.ndarray) -> np.ndarray:
+    """RGB(A) uint8 or float in [0, 1] -> (H, W, 3) uint8 RGB."""
+    image = np.ascontiguousarray(image[..., :3])
+    return image if image.dtype == np.uint8 else to_uint8(image)
 
 
 def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:

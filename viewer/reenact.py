@@ -40,13 +40,19 @@ from avatar.rasterizer import rasterize
 from models.atomic_file import replace_problem, replaced_atomically
 from models.params import FlameSequence
 from tracking.offline import drive_sequence, estimate_neutral, neutral_from_frame
-from tracking.sequence_file import (SequenceFileError, TrackedSequence, export_imavatar, load_tracked_sequence,
-                                    save_tracked_sequence)
+from tracking.sequence_file import (
+    SequenceFileError,
+    TrackedSequence,
+    export_imavatar,
+    load_tracked_sequence,
+    save_tracked_sequence,
+)
 from tracking.sources import Frame, FrameSource, SourceError, VideoFileSource, open_source
-from viewer.headless import interrupt_between_frames, to_uint8
-from viewer.orbit import OrbitCamera, target_depth
+from viewer.headless import interrupt_between_frames
+from viewer.orbit import OrbitCamera
 from viewer.overlap import BackgroundWriter, Prefetcher
 from viewer.overlay import draw_landmarks, fit_into
+from viewer.pixels import to_uint8
 from viewer.video import Mp4Writer
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -483,8 +489,7 @@ def _open_writer(job: Job, options: ReenactOptions, info: Probe, source_size, no
 def _render(avatar: Avatar, drive, source: TimedSource | None, face_found: np.ndarray, landmarks: dict,
             writer, timing: Timing, options: ReenactOptions) -> int:
     """Every frame of `drive` rendered and written; returns the count."""
-    orbit = OrbitCamera.around(avatar.default_camera, target_depth(avatar.default_camera, avatar.head.v_template))
-    orbit.resize(options.width, options.height)
+    orbit = OrbitCamera.home_of(avatar, options.width, options.height)
     front = orbit.camera()
     orbit.rotate(GRID_SIDE_YAW, 0.0)
     side = orbit.camera()

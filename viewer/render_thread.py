@@ -12,6 +12,7 @@ import torch
 from avatar import Avatar
 from avatar.rasterizer import Render, rasterize, resolve_backend
 from models.camera import Camera
+from models.latest import Latest
 from models.params import FlameParams
 
 DEPTH_COVERED = 0.5  # pixels at least this opaque set the depth display's range
@@ -68,16 +69,12 @@ class RenderThread:
         self._on_device = {avatar.device.type: avatar}  # the avatar on each device a backend asked for
         self.latest: Frame | None = None
         self.error: BaseException | None = None
-        self._request: RenderRequest | None = None
-        self._wake = threading.Condition()
-        self._stopping = False
+        self._requests: Latest[RenderRequest] = Latest()
         self._thread = threading.Thread(target=self._run, name="render", daemon=True)
         self._thread.start()
 
     def request(self, request: RenderRequest) -> None:
-        with self._wake:
-            self._request = request
-            self._wake.notify()
+        self._requests.put(request)
 
     def avatar_for(self, backend: str) -> Avatar:
         """The avatar on `backend`'s device: moved there the first time that backend draws it, then kept, so that
@@ -88,19 +85,15 @@ class RenderThread:
         return self._on_device[device]
 
     def stop(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
+        self._requests.close()
         self._thread.join()
 
     def _run(self) -> None:
         with torch.inference_mode():
             while True:
-                with self._wake:
-                    self._wake.wait_for(lambda: self._request is not None or self._stopping)
-                    if self._stopping:
-                        return
-                    request, self._request = self._request, None
+                request = self._requests.take()
+                if request is None or self._requests.closed:  # stopped: a request left untaken is not drawn
+                    return
                 start = time.perf_counter()
                 try:
                     avatar = self.avatar_for(request.backend)

@@ -5,7 +5,7 @@ step, so that a slow stage drops frames instead of queueing latency; the GUI thr
         ...
         state = driver.latest()                     # LiveState or None; never blocks
         if state is not None:
-            render(state.params)                    # FlameParams that drive the avatar
+            render(state.tracked.params)            # FlameParams that drive the avatar
         label(driver.status, driver.problem)        # "live", "no signal", "no camera", ...
         driver.calibrate_neutral()                  # controls: applied on the tracking thread between frames
 
@@ -36,10 +36,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.head_model import HeadModel
-from models.params import FlameParams
-from tracking.sources import (CameraSource, Frame, FrameSource, ImageFolderSource, SourceError, VideoFileSource,
-                              open_source)
-from tracking.tracker import Tracker, TrackerSettings
+from models.latest import Latest
+from tracking.sources import (
+    CameraSource,
+    Frame,
+    FrameSource,
+    ImageFolderSource,
+    SourceError,
+    VideoFileSource,
+    open_source,
+)
+from tracking.tracker import TrackedFrame, Tracker, TrackerSettings
 
 NO_SIGNAL_SECONDS = 1.0  # waiting longer than this for a frame reads as "no signal"
 WAIT_SECONDS = 0.05  # the tracking thread's longest wait for a frame before it looks at its commands and stop flag
@@ -54,20 +61,15 @@ STATUSES = ("starting", "live", "no signal", "no camera", "no source", "ended", 
 class LiveState:
     """One tracked frame, as published by the tracking thread. Treat the arrays as read-only: they are shared."""
 
+    # The tracker's result. Its index is the frame's in its source: a webcam's capture count (gaps: dropped
+    # frames), a file's frame number (back to 0 when it loops); its time, time.perf_counter() when the frame was
+    # captured (webcam) or delivered (file playback).
+    tracked: TrackedFrame
     image: np.ndarray  # (H, W, 3) uint8 RGB: the frame that was tracked
-    landmarks: np.ndarray | None  # (478, 3) MediaPipe landmarks of the followed face, pixels; None without a face
-    params: FlameParams  # what drives the avatar: smoothed, retargeted, no translation
-    face_found: bool
-    captured_at: float  # time.perf_counter() when the frame was captured (webcam) or delivered (file playback)
     tracked_at: float  # time.perf_counter() when its tracking ended
     number: int  # 1, 2, 3, ...: states published so far
     fps: float  # tracked frames per second, smoothed (at most the source's rate; 0 for the first state)
     track_ms: float  # how long tracking this frame took
-    frame_index: int  # the frame's index in its source: a webcam's capture count (gaps: dropped frames), a file's
-    #                   frame number (back to 0 when it loops)
-    fitted: FlameParams | None  # the raw fit with its camera-space translation; None without a face
-    fitted_2d: np.ndarray | None  # (M, 2) the fitted model's landmarks projected into the image, pixels
-    error_px: float  # mean reprojection error of the fit; nan without a face
     relative: bool  # the tracker's settings when this frame was tracked: expression relative to the neutral
     smoothing: float  # One Euro strength, 0..1
     calibrated: bool  # a neutral face has been calibrated
@@ -76,7 +78,7 @@ class LiveState:
     @property
     def latency(self) -> float:
         """Seconds from capture to the end of tracking."""
-        return self.tracked_at - self.captured_at
+        return self.tracked_at - self.tracked.time
 
 
 class LiveDriver:
@@ -101,7 +103,7 @@ class LiveDriver:
         self._open_status = ""
         self._source: FrameSource | None = None
         self._read: Callable[[float], Frame | None] | None = None  # the newest frame not yet tracked, or None
-        self._slot: _NewestFrame | None = None  # where the playback thread puts its frames
+        self._slot: Latest[Frame] | None = None  # where the playback thread puts its frames
         self._reopen: Callable[[], FrameSource] | None = None  # a fresh pass over a file, for looping
         self._latest: LiveState | None = None
         self._lock = threading.Lock()
@@ -110,6 +112,7 @@ class LiveDriver:
         self._ready = threading.Event()  # the tracker is built: file playback starts then, at its first frame
         self._threads: list[threading.Thread] = []
         self._started = self._stopped = self._ended = False
+        self._played_to_the_end = False  # the playback thread's: its source ended and cannot loop
         self._waiting_since: float | None = None  # the tracking thread waits for a frame since then
         self._relative, self._smoothing = self.settings.relative, self.settings.smoothing
         self.name = str(source)
@@ -130,8 +133,8 @@ class LiveDriver:
             self.name = f"camera {source.index}"
             self._read = lambda timeout: source.read(timeout)
             return
-        self._slot = _NewestFrame()
-        self._read = self._slot.read
+        self._slot = Latest()
+        self._read = self._slot.take
         if isinstance(source, VideoFileSource):
             self.name = str(source.path)
             self._reopen = lambda: VideoFileSource(source.path)
@@ -236,10 +239,7 @@ class LiveDriver:
         relative = bool(relative)
         self._relative = relative
 
-        def apply(tracker: Tracker) -> None:
-            tracker.settings.relative = relative
-
-        self._commands.put(apply)
+        self._commands.put(lambda tracker: tracker.set_relative(relative))
 
     def set_smoothing(self, strength: float) -> None:
         """One Euro strength, 0 (raw values) .. 1. Raises ValueError here, on the caller's thread, outside that."""
@@ -248,11 +248,7 @@ class LiveDriver:
             raise ValueError(f"smoothing strength must be within [0, 1], not {strength}")
         self._smoothing = strength
 
-        def apply(tracker: Tracker) -> None:
-            tracker.smoother.strength = strength
-            tracker.settings.smoothing = strength
-
-        self._commands.put(apply)
+        self._commands.put(lambda tracker: tracker.set_smoothing(strength))
 
     def reestimate_shape(self) -> None:
         """Estimate the user's face shape again over the next frames with a face (another person sat down)."""
@@ -280,22 +276,21 @@ class LiveDriver:
         self._waiting_since = time.perf_counter()
         self._ready.set()
         try:
-            number, index, fps, interval = 0, 0, 0.0, None
+            number, fps, interval = 0, 0.0, None
             previous_done: float | None = None
             while not self._stopping.is_set():
                 self._apply_commands(tracker)
                 frame = self._read(WAIT_SECONDS)
                 if frame is None:
-                    if self._slot is not None and self._slot.ended:
+                    if self._played_to_the_end:
                         self._ended = True
                         return
                     continue
                 self._waiting_since = None
                 self._apply_commands(tracker)  # those that came while waiting
                 started = time.perf_counter()
-                result = tracker.track(index, frame.time, frame.image)
+                result = tracker.track(frame.index, frame.time, frame.image)
                 done = time.perf_counter()
-                index += 1
                 if frame.image is None:  # a frame that could not be decoded: nothing to show
                     self._waiting_since = done
                     continue
@@ -306,11 +301,9 @@ class LiveDriver:
                 previous_done = done
                 number += 1
                 state = LiveState(
-                    image=frame.image, landmarks=result.landmarks, params=result.params,
-                    face_found=result.face_found, captured_at=frame.time, tracked_at=done, number=number, fps=fps,
-                    track_ms=(done - started) * 1000.0, frame_index=frame.index, fitted=result.fitted,
-                    fitted_2d=result.fitted_2d, error_px=result.error_px, relative=settings.relative,
-                    smoothing=tracker.smoother.strength, calibrated=tracker.neutral is not uncalibrated,
+                    tracked=result, image=frame.image, tracked_at=done, number=number, fps=fps,
+                    track_ms=(done - started) * 1000.0, relative=settings.relative, smoothing=settings.smoothing,
+                    calibrated=tracker.neutral is not uncalibrated,
                     shape_estimated=shape_fixed or tracker.shape is not None)
                 with self._lock:
                     self._latest = state
@@ -353,41 +346,9 @@ class LiveDriver:
             finally:
                 source.close()
             if self._reopen is None or delivered == 0:
-                slot.end()  # a source that cannot loop, or one with nothing to show: it has ended
+                self._played_to_the_end = True  # a source that cannot loop, or one with nothing to show
+                slot.close()  # the tracking thread takes the last frame, then finds the end
                 return
             loop_start += (last - first) + 1.0 / source.fps  # the last frame shows for one frame time
             source = self._reopen()
 
-
-class _NewestFrame:
-    """A one-frame mailbox: put() replaces what has not been read yet; read() waits for a frame newer than the
-    last one read."""
-
-    def __init__(self):
-        self._frame: Frame | None = None
-        self._put = self._taken = 0  # frames put so far; the count when the last one was read
-        self._changed = threading.Condition()
-        self.closed = self.ended = False
-
-    def put(self, frame: Frame) -> None:
-        with self._changed:
-            self._frame, self._put = frame, self._put + 1
-            self._changed.notify_all()
-
-    def read(self, timeout: float) -> Frame | None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._put > self._taken or self.closed or self.ended, timeout)
-            if self._put == self._taken:
-                return None
-            self._taken = self._put
-            return self._frame
-
-    def end(self) -> None:
-        with self._changed:
-            self.ended = True
-            self._changed.notify_all()
-
-    def close(self) -> None:
-        with self._changed:
-            self.closed = True
-            self._changed.notify_all()
