@@ -15,6 +15,7 @@ import torch
 from avatar.demo import load_demo_avatar
 from models.head_model import pose_head
 from models.params import FlameParams
+from models.rotation import axis_angle_to_matrix
 from tracking.fit import MODEL_TO_CAMERA, FitModel, FitSettings, estimate_shape, fit_frame
 from tracking.landmark_model import LandmarkModel, LandmarkSet, axis_angle_matrix, contour_bin, landmarks
 
@@ -343,3 +344,16 @@ def test_fits_the_astronaut_photo_and_its_mirror(model):
         assert relative < 0.02
     print(f"yaw {yaws[0]:.2f}, mirrored {yaws[1]:.2f}: asymmetry {yaws[0] + yaws[1]:.2f} deg")
     assert abs(yaws[0] + yaws[1]) < 2.0
+
+
+def test_the_fits_own_rotation_kernel_is_the_torch_reference():
+    """The numba fit keeps its own Rodrigues (a kernel loop); it must agree with models.rotation's, the one
+    reference, from a zero rotation to nearly half a turn."""
+    from tracking.fit import _rodrigues
+
+    vectors = np.random.default_rng(3).normal(size=(200, 3))
+    vectors *= np.linspace(0.0, 3.1, len(vectors))[:, None] / np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[:3] = [[0.0, 0.0, 0.0], [1e-9, 0.0, 0.0], [0.0, -2e-7, 1e-7]]
+    reference = axis_angle_to_matrix(torch.from_numpy(vectors)).numpy()
+    kernel = np.stack([_rodrigues(vector) for vector in vectors])
+    assert np.abs(kernel - reference).max() < 1e-7
