@@ -515,28 +515,15 @@ def check_video(settings: Settings):
 
 def open_video_timeline(settings: Settings, avatar, video):
     """The video, tracked (a progress bar here in the terminal) or its tracking replayed, as the window's
-    timeline; its export is the headless run with the same options, replaying that tracking."""
+    timeline; its export writes what the headless run with the same options writes."""
     from viewer.reenact import ReenactError
     from viewer.video_timeline import open_video_timeline as open_timeline
 
     announce_first_compile(settings.renderer, tracking=video.replay is None)
     try:
-        timeline = open_timeline(avatar, video, reenact_options(settings))
+        return open_timeline(avatar, video, reenact_options(settings))
     except ReenactError as err:
         raise UsageError(str(err)) from None
-    job = timeline.job
-    command = [sys.executable, str(Path(__file__).resolve()), "--headless", "--video", str(job.video),
-               "--params", str(timeline.params), "--output", str(job.output), "--renderer", settings.renderer,
-               "--size", f"{settings.width}x{settings.height}", "--background", ",".join(map(str, settings.background)),
-               "--layout", settings.layout]
-    for option, value in (("--checkpoint", settings.checkpoint), ("--data-folder", settings.data_folder),
-                          ("--neutral-frame", settings.neutral_frame)):
-        if value is not None:
-            command += [option, str(value)]
-    flags = (("--absolute", settings.absolute), ("--landmarks", settings.landmarks), ("--png", job.png),
-             ("--gem", settings.gem), ("--fp16", settings.fp16))  # the export draws the avatar the window shows
-    timeline.export_command = command + [flag for flag, on in flags if on]
-    return timeline
 
 
 def run_window(settings: Settings) -> None:

@@ -220,6 +220,38 @@ def test_without_cuda_only_cpu_is_offered_and_cuda_backends_say_what_to_install(
     assert imported.stdout.strip() == "False"
 
 
+THREADS_AT_ONCE = """
+import sys, threading
+import torch
+from avatar.rasterizer import rasterize
+from tests.test_rasterizer import random_scene
+scene = random_scene(2000, 96, 96, seed=1)
+def frames():
+    for _ in range(20):
+        rasterize(*scene, backend="cpu")
+threads = [threading.Thread(target=frames) for _ in range(3)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+import numba
+print(numba.threading_layer())
+"""
+
+
+def test_the_cpu_rasterizer_can_be_called_from_several_threads_at_once():
+    """The window renders while its export renders. Under numba's workqueue threading layer (where neither TBB
+    nor OpenMP is installed) two parallel kernels launched at once abort the whole process: the rasterizer runs
+    one frame at a time."""
+    import os
+
+    result = subprocess.run([sys.executable, "-c", THREADS_AT_ONCE], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent,
+                            env={**os.environ, "NUMBA_THREADING_LAYER": "workqueue"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "workqueue"
+
+
 def test_image_only_is_the_same_image_without_alpha_and_depth():
     gaussians, camera = random_scene(300, 48, 40, seed=6)
     full, image_only = rasterize(gaussians, camera, backend="cpu"), rasterize(gaussians, camera, backend="cpu",

@@ -8,7 +8,9 @@ is checked is the command line itself (errors, the end-to-end run, the batch).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
@@ -362,3 +364,42 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, c
         result = launch(*args, "--headless", "--checkpoint", str(tmp_path / "missing.npz"), cwd=work)
         assert_one_line_error(result, reason)
         assert sorted(p.name for p in work.iterdir()) == before and [p.name for p in inputs.iterdir()] == ["s.mp4"]
+
+
+@needs_faces
+def test_the_windows_export_writes_what_the_headless_run_writes_and_a_cancel_leaves_nothing(avatar, tmp_path):
+    """The window's export (viewer/video_timeline.py) runs the headless writer on a thread: its video is the
+    headless run's, pixel for pixel; cancelled mid-way, it leaves no file and says so."""
+    from viewer.reenact import drive_video, open_input, write_reenactment
+    from viewer.video_timeline import Export
+
+    _, frames = read_video(FACES / "pyfeat_single_face.mp4", 12)
+    clip = write_clip(tmp_path / "clip.mp4", [frame[::2, ::2].copy() for frame in frames], 30)
+    options = ReenactOptions(**QUIET)
+    driven = drive_video(avatar, open_input(Job(clip, tmp_path / "headless.mp4", False), options), options)
+    write_reenactment(avatar, driven, options)
+
+    def to(name: str):  # the same reenactment, into another file
+        return dataclasses.replace(driven, input=dataclasses.replace(driven.input, job=Job(clip, tmp_path / name,
+                                                                                               False)))
+
+    def finished(export: Export) -> Export:
+        deadline = time.monotonic() + 120
+        while export.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return export
+
+    export = finished(Export(avatar, to("exported.mp4"), options))
+    assert export.status().startswith(f"wrote {tmp_path / 'exported.mp4'} (12 frames"), export.status()
+    exported, headless = read_video(tmp_path / "exported.mp4")[1], read_video(tmp_path / "headless.mp4")[1]
+    assert len(exported) == 12 and all(np.array_equal(a, b) for a, b in zip(exported, headless))
+
+    class CancelledAtTheThirdFrame(Export):
+        def _written(self, index: int) -> None:
+            if index == 2:
+                self._cancel.set()  # as cancel() does, from the export's own thread: no race with its end
+            super()._written(index)
+
+    export = finished(CancelledAtTheThirdFrame(avatar, to("cancelled.mp4"), options))
+    assert export.status() == "export cancelled: nothing was written" and export.done == 3
+    assert not list(tmp_path.glob("*cancelled*"))

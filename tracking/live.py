@@ -37,15 +37,8 @@ import numpy as np
 
 from models.head_model import HeadModel
 from models.latest import Latest
-from tracking.sources import (
-    CameraSource,
-    Frame,
-    FrameSource,
-    ImageFolderSource,
-    SourceError,
-    VideoFileSource,
-    open_source,
-)
+from tracking.sources import (CameraSource, Frame, FrameSource, ImageFolderSource, SourceError, VideoFileSource,
+                              open_source)
 from tracking.tracker import TrackedFrame, Tracker, TrackerSettings
 
 NO_SIGNAL_SECONDS = 1.0  # waiting longer than this for a frame reads as "no signal"

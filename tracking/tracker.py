@@ -8,8 +8,10 @@ Frames without a face hold the last parameters for a moment, then ease toward ne
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter
 
 import numpy as np
 import torch
@@ -241,15 +243,20 @@ def fitting_camera(width: int, height: int, focal: float | None = None) -> Camer
         [1.0, -1.0, -1.0, 1.0])))
 
 
-def track_source(source: FrameSource, tracker: Tracker, progress: bool = True) -> TrackedSequence:
+def track_source(source: FrameSource, tracker: Tracker, progress: bool = True,
+                 on_frame: Callable[[TrackedFrame, float], None] | None = None) -> TrackedSequence:
     """Track every frame of a file source: the raw fits (held from the last face where none was found), which
-    frames had a face, and the fit error. A progress bar unless `progress` is False."""
+    frames had a face, and the fit error. A progress bar unless `progress` is False; `on_frame` gets each
+    frame's result and the seconds its tracking took."""
     expression, pose, translation, names, found, errors = [], [], [], [], [], []
     held = FlameParams.neutral(tracker.head.num_expressions)
     size = source.size
     with tqdm(total=source.frame_count, unit="frame", desc="tracking", disable=not progress) as bar:
         for frame in source:
+            start = perf_counter()
             result = tracker.track(frame.index, frame.time, frame.image)
+            if on_frame is not None:
+                on_frame(result, perf_counter() - start)
             held = result.fitted if result.face_found else held
             expression.append(held.expression)
             pose.append(held.pose)

@@ -26,15 +26,8 @@ from avatar.rasterizer import available_backends, resolve_backend
 from models.params import FlameParams
 from tracking.live import LiveDriver, LiveState
 from viewer import overlay, panel
-from viewer.controls import (
-    POSE_CONTROLS,
-    SliderValues,
-    controls_from_params,
-    expression_labels,
-    matches_filter,
-    params_from_controls,
-    with_offsets,
-)
+from viewer.controls import (POSE_CONTROLS, SliderValues, controls_from_params, expression_labels, matches_filter,
+                             params_from_controls, with_offsets)
 from viewer.eigen_sliders import EigenSliders
 from viewer.orbit import OrbitCamera
 from viewer.panel import FEED_SIZE, LIVE_WIDTH, PANEL_WIDTH, RECORD_LAYOUTS
@@ -532,8 +525,7 @@ class ViewerApp:
         dpg.add_text("The video drives the avatar; the sliders add to it.", color=panel.GREY, wrap=FEED_SIZE[0])
         dpg.add_checkbox(label="landmarks", tag="video/landmarks", default_value=self.video.show_landmarks,
                          callback=lambda _, on: self.set_landmarks(on))
-        dpg.add_button(label="export video", tag="video/export", enabled=self.video.export_command is not None,
-                       callback=self._export_button)
+        dpg.add_button(label="export video", tag="video/export", callback=self._export_button)
         dpg.add_text(f"writes {self.video.job.output}", tag="video/export_status", color=panel.GREY,
                      wrap=FEED_SIZE[0])
 

@@ -19,12 +19,13 @@ what a batch run (`--video FOLDER`) checks to resume where it stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -40,13 +41,8 @@ from avatar.rasterizer import rasterize
 from models.atomic_file import replace_problem, replaced_atomically
 from models.params import FlameSequence
 from tracking.offline import drive_sequence, estimate_neutral, neutral_from_frame
-from tracking.sequence_file import (
-    SequenceFileError,
-    TrackedSequence,
-    export_imavatar,
-    load_tracked_sequence,
-    save_tracked_sequence,
-)
+from tracking.sequence_file import (SequenceFileError, TrackedSequence, export_imavatar, load_tracked_sequence,
+                                    save_tracked_sequence)
 from tracking.sources import Frame, FrameSource, SourceError, VideoFileSource, open_source
 from viewer.headless import interrupt_between_frames
 from viewer.orbit import OrbitCamera
@@ -355,9 +351,12 @@ def reenact(avatar: Avatar, job: Job, options: ReenactOptions) -> dict:
     return write_reenactment(avatar, drive_video(avatar, open_input(job, options), options), options)
 
 
-def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptions) -> dict:
-    """Render `driven` into its job's output (laid out as `options` say), then the report; returns the report."""
-    job, info, timing, notes = driven.input.job, driven.input.info, driven.timing, list(driven.notes)
+def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptions,
+                      on_frame: Callable[[int], None] | None = None) -> dict:
+    """Render `driven` into its job's output (laid out as `options` say), then the report; returns the report.
+    `on_frame(index)` is called as each frame is written; what it raises stops the work, leaving no output."""
+    job, info, notes = driven.input.job, driven.input.info, list(driven.notes)
+    timing = dataclasses.replace(driven.timing)  # the tracking's seconds, then this rendering's
     tracked, drive = driven.tracked, driven.drive
     replay_source = None
     if options.params is not None or options.layout != "avatar":
@@ -366,7 +365,7 @@ def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptio
     encoder = BackgroundWriter(writer.write)  # encodes while the next frame renders
     try:
         rendered = _render(avatar, drive, replay_source, tracked.face_found, driven.landmarks, encoder, timing,
-                           options)
+                           options, on_frame)
         encoder.close()
     except BaseException:
         encoder.stop()
@@ -415,23 +414,19 @@ def _track(avatar: Avatar, source: TimedSource, timing: Timing, landmarks: dict 
            options: ReenactOptions):
     """The whole video tracked once: (the TrackedSequence, the source, the estimated face shape or None); keeps
     each frame's landmarks in `landmarks` when given."""
-    from tracking.tracker import Tracker, TrackerSettings, track_source
+    from tracking.tracker import TrackedFrame, Tracker, TrackerSettings, track_source
 
-    class Recording(Tracker):
-        def track(self, index, seconds, image):
-            start = time.perf_counter()
-            result = super().track(index, seconds, image)
-            timing.track += time.perf_counter() - start
-            if landmarks is not None and result.landmarks is not None:
-                landmarks[index] = result.landmarks[:, :2].astype(np.float32)
-            return result
+    def record(result: TrackedFrame, seconds: float) -> None:
+        timing.track += seconds
+        if landmarks is not None and result.landmarks is not None:
+            landmarks[result.index] = result.landmarks[:, :2].astype(np.float32)
 
     try:
-        tracker = Recording(avatar.head, TrackerSettings())
+        tracker = Tracker(avatar.head, TrackerSettings())
     except ValueError as err:
         raise ReenactError(f"cannot track for this avatar: {err}") from None
     with source, interrupt_between_frames() as source.interrupted:  # Ctrl-C inside numba: a SystemError
-        tracked = track_source(source, tracker, progress=options.progress)
+        tracked = track_source(source, tracker, progress=options.progress, on_frame=record)
     shape = None if tracker.shape is None else torch.from_numpy(np.asarray(tracker.shape)).float()
     return tracked, source, shape
 
@@ -487,7 +482,7 @@ def _open_writer(job: Job, options: ReenactOptions, info: Probe, source_size, no
 
 
 def _render(avatar: Avatar, drive, source: TimedSource | None, face_found: np.ndarray, landmarks: dict,
-            writer, timing: Timing, options: ReenactOptions) -> int:
+            writer, timing: Timing, options: ReenactOptions, on_frame: Callable[[int], None] | None) -> int:
     """Every frame of `drive` rendered and written; returns the count."""
     orbit = OrbitCamera.home_of(avatar, options.width, options.height)
     front = orbit.camera()
@@ -516,6 +511,8 @@ def _render(avatar: Avatar, drive, source: TimedSource | None, face_found: np.nd
                 timing.render += time.perf_counter() - start
                 writer.write(image)
                 bar.update()
+                if on_frame is not None:
+                    on_frame(index)
     finally:
         if source is not None:
             source.close()
@@ -589,10 +586,15 @@ def reenact_all(avatar: Avatar, jobs: list[Job], options: ReenactOptions, say=pr
             print(f"livehead: {err}", file=sys.stderr)
             result.failed.append((job, str(err)))
             continue
-        faceless = len(report["frames_without_face"])
-        extra = "".join(f"; {note}" for note in report["notes"])
-        say(f"{prefix}wrote {job.output} ({report['frames']} frames, {report['size'][0]}x{report['size'][1]}, "
-            f"{report['fps']:.6g} fps{', audio' if report['audio'] else ''}; {faceless} without a face; "
-            f"{report['timing_s']['fps']} frames/s){extra}")
+        say(prefix + written_line(report))
         result.written.append(job)
     return result
+
+
+def written_line(report: dict) -> str:
+    """What a reenactment wrote, in one line, from its report."""
+    faceless = len(report["frames_without_face"])
+    extra = "".join(f"; {note}" for note in report["notes"])
+    return (f"wrote {report['output']} ({report['frames']} frames, {report['size'][0]}x{report['size'][1]}, "
+            f"{report['fps']:.6g} fps{', audio' if report['audio'] else ''}; {faceless} without a face; "
+            f"{report['timing_s']['fps']} frames/s){extra}")

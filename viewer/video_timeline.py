@@ -1,7 +1,7 @@
 """A video as the window's timeline (launch.py --video IN without --headless): the avatar driven frame for frame by
 the face in it exactly as a headless reenactment drives it (viewer/reenact.py's tracking, neutral and retargeting),
-the video's own frames to show beside it (viewer/video_frames.py), and an export of the same reenactment through
-the headless path.
+the video's own frames to show beside it (viewer/video_frames.py), and an export of the same reenactment by the
+headless path's own writer, on a thread.
 
 The tracking is saved beside the output (OUT.tracked.npz, OUT.flame_params.json) as the headless run saves it, and an
 OUT.tracked.npz already there, newer than the video and of its frame count, is replayed instead of tracking again.
@@ -9,10 +9,6 @@ OUT.tracked.npz already there, newer than the video and of its frame count, is r
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
-import signal
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -23,7 +19,8 @@ import numpy as np
 from avatar import Avatar
 from models.params import FlameSequence
 from tracking.sequence_file import SequenceFileError, TrackedSequence, load_tracked_sequence
-from viewer.reenact import DrivenVideo, Job, ReenactOptions, VideoInput, drive_video
+from viewer.reenact import (DrivenVideo, Job, ReenactError, ReenactOptions, VideoInput, drive_video, write_reenactment,
+                            written_line)
 from viewer.video_frames import VideoFrames
 
 EXPORT_STOP_SECONDS = 10.0  # a cancelled export gets this long to discard its unfinished file
@@ -33,11 +30,11 @@ EXPORT_STOP_SECONDS = 10.0  # a cancelled export gets this long to discard its u
 class VideoTimeline:
     """What the window plays: `drive` frame for frame at `fps`, `frames` shown beside it."""
 
+    avatar: Avatar
     driven: DrivenVideo
     frames: VideoFrames
-    params: Path  # the tracking file (saved or replayed): what an export replays
+    options: ReenactOptions  # the export's, as the headless run takes them: the tracking file as its replay
     show_landmarks: bool = False  # the landmarks drawn on the video's frames
-    export_command: list[str] | None = None  # the headless run writing this reenactment (launch.py sets it)
     export: Export | None = None  # the latest export started
 
     def __post_init__(self) -> None:
@@ -64,13 +61,16 @@ class VideoTimeline:
         self.show_landmarks = bool(on)
         self.frames.set_detect_landmarks(self.show_landmarks and self.driven.tracking_pass is None)
 
+    @property
+    def params(self) -> Path:
+        """The tracking file (saved or replayed): what an export replays."""
+        return self.options.params
+
     def start_export(self) -> str:
         """Write the reenactment to its output (OUT.mp4 or PNGs) in the background; see `export.status()`."""
-        if self.export_command is None:
-            raise ValueError("no export: this timeline was opened without the headless command that writes it")
         if self.export is not None and self.export.running:
             return self.export.status()
-        self.export = Export(self.export_command)
+        self.export = Export(self.avatar, self.driven, self.options)
         return f"exporting {self.job.output}"
 
     def close(self) -> None:
@@ -90,9 +90,10 @@ def open_video_timeline(avatar: Avatar, video: VideoInput, options: ReenactOptio
             video = dataclasses.replace(video, replay=saved[1])
             options = dataclasses.replace(options, params=saved[0])
     driven = drive_video(avatar, video, options, keep_landmarks=True)
-    params = options.params if options.params is not None else video.job.side_file("tracked.npz")
     frames = VideoFrames(video.job.video, len(driven.drive), driven.landmarks)
-    return VideoTimeline(driven, frames, params, show_landmarks=options.landmarks)
+    params = options.params if options.params is not None else video.job.side_file("tracked.npz")
+    export = dataclasses.replace(options, params=params, progress=False)
+    return VideoTimeline(avatar, driven, frames, export, show_landmarks=options.landmarks)
 
 
 def saved_tracking(job: Job, expected: int | None, expressions: int) -> tuple[Path, TrackedSequence] | None:
@@ -110,46 +111,47 @@ def saved_tracking(job: Job, expected: int | None, expressions: int) -> tuple[Pa
     return path, tracked
 
 
+class ExportCancelled(Exception):
+    """The export was cancelled: raised between two frames, it leaves no output behind."""
+
+
 class Export:
-    """The headless reenactment (`command`: launch.py --headless with the window's tracking as --params) in a
-    process of its own, so that it renders beside the window without sharing its threads (numba's parallel
-    kernels must not run from two threads at once) and writes exactly what the headless run writes."""
+    """The headless reenactment of the timeline (viewer/reenact.py's write_reenactment, replaying the window's
+    tracking) on a thread of its own: it writes what --headless writes, beside the window, which keeps drawing
+    (the CPU rasterizer takes turns between them)."""
 
-    def __init__(self, command: list[str]):
-        self._last = ""
-        self._read_all = threading.Event()
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, env={**os.environ,
-                                                                                  "PYTHONUNBUFFERED": "1"})
-        threading.Thread(target=self._read, name="export output", daemon=True).start()
+    def __init__(self, avatar: Avatar, driven: DrivenVideo, options: ReenactOptions):
+        self.total, self.done = len(driven.drive), 0  # frames to write, frames written
+        self.result: str | None = None  # once it ended: what was written, or why not
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(avatar, driven, options), name="export",
+                                        daemon=True)
+        self._thread.start()
 
-    def _read(self) -> None:
-        with self.process.stdout:
-            for line in self.process.stdout:  # tqdm's carriage-return updates arrive as lines of their own
-                if line.strip():
-                    self._last = line.strip()
-        self._read_all.set()
+    def _run(self, avatar: Avatar, driven: DrivenVideo, options: ReenactOptions) -> None:
+        try:
+            self.result = written_line(write_reenactment(avatar, driven, options, on_frame=self._written))
+        except ExportCancelled:
+            self.result = "export cancelled: nothing was written"
+        except ReenactError as err:
+            self.result = f"export failed: {err}"
+        except Exception as err:  # noqa: BLE001 - said under the button; the window goes on
+            self.result = f"export failed: {type(err).__name__}: {err}"
+
+    def _written(self, index: int) -> None:
+        self.done = index + 1
+        if self._cancel.is_set():
+            raise ExportCancelled
 
     @property
     def running(self) -> bool:
-        return self.process.poll() is None
+        return self._thread.is_alive()
 
     def status(self) -> str:
-        """One line: the progress ("exporting: rendering 34/72"), then what was written or why it failed."""
-        code = self.process.poll()
-        if code is None or not self._read_all.is_set():
-            count = re.search(r"(\d+)/(\d+)", self._last)
-            return f"exporting: {self._last.split(':')[0]} {count[1]}/{count[2]}" if count else "exporting..."
-        if code != 0:
-            return f"export failed: {self._last.removeprefix('livehead: ')}"
-        return self._last
+        """One line: the progress ("exporting: rendering 34/72"), then what was written or why not."""
+        return f"exporting: rendering {self.done}/{self.total}" if self.running else self.result
 
     def cancel(self) -> None:
-        """Stop it as Ctrl-C would: the headless run leaves no unfinished video behind."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(EXPORT_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stop it after the frame it is writing; it leaves no unfinished file."""
+        self._cancel.set()
+        self._thread.join(EXPORT_STOP_SECONDS)

@@ -53,12 +53,21 @@ PRANGE_ONLY = {
     "comprehension": False, "reduction": False, "inplace_binop": False, "setitem": False, "numpy": False,
     "stencil": False, "fusion": False,
 }
+# One frame at a time in this process: numba's workqueue threading layer (what it falls back to without TBB or
+# OpenMP) aborts the process when two threads launch parallel kernels at once (the window and its export).
+KERNELS = threading.Lock()
 
 
 def rasterize_cpu(
     gaussians: Gaussians, camera: Camera, background: Tensor, timings: dict[str, float] | None = None  # (3,)
 ) -> Render:
     """Render on the CPU. When `timings` is given, it receives the seconds spent in each stage."""
+    with KERNELS:
+        return _rasterize_cpu(gaussians, camera, background, timings)
+
+
+def _rasterize_cpu(gaussians: Gaussians, camera: Camera, background: Tensor, timings: dict[str, float] | None
+                   ) -> Render:
     start = time.perf_counter()
     n, work = len(gaussians), _workspace
     means = _numpy(gaussians.means)
