@@ -298,14 +298,14 @@ KEYS = textwrap.dedent("""
     press("space")
     press("p")  # a screenshot
     press("v")  # record...
-    result["recording"] = app.recorder is not None
+    result["recording"] = app.files.recorder is not None
     press("v")  # ...and stop
     result["files"] = files()
     dpg.focus_item("filter")
     for _ in range(5):  # a few frames for the box to take the keyboard
         app.step()
     press("q", "r", "space", "v", "p")  # typed into the filter box: text, not commands
-    result["typed"] = [dpg.get_value("filter"), app.playback.playing, app.step(), app.recorder is None, files()]
+    result["typed"] = [dpg.get_value("filter"), app.playback.playing, app.step(), app.files.recorder is None, files()]
     press("Escape", "Escape")  # the first leaves the filter box, the second quits
     result["quit"] = not app.step()
     app.close()
@@ -335,14 +335,14 @@ LIVE = textwrap.dedent("""
     waited = time.perf_counter()
     if not app.wait_until_live(LIVE_SECONDS):  # the fit compiled before the tests (conftest.py): a few seconds
         sys.exit(f"not live after {time.perf_counter() - waited:.0f} s: status {app.driver.status!r}, "
-                 f"problem {app.driver.problem!r}, {app.uploaded} images shown, tracked frame "
+                 f"problem {app.driver.problem!r}, {app.shown.uploaded} images shown, tracked frame "
                  f"{getattr(app.driver.latest(), 'number', None)}")
     mouth = {}  # render request number -> the tracked frame's mouth width and the smile it asked for
     indices = []  # the video frame each render request shows
-    request = app.renderer.request
+    request = app.shown.renderer.request
 
     def spy(asked):  # what the app asks the renderer for, beside what the camera showed
-        state = app._live
+        state = app.drive.live
         if asked.captured_at is not None and state.tracked.landmarks is not None:
             points = state.tracked.landmarks[:, :2]
             eyes = np.linalg.norm(points[33] - points[263])  # outer eye corners
@@ -351,16 +351,16 @@ LIVE = textwrap.dedent("""
             indices.append(state.tracked.index)
         request(asked)
 
-    app.renderer.request = spy
+    app.shown.renderer.request = spy
     images = {}  # mouth width -> the avatar image that answered
     statuses, feeds = set(), []
 
     def step():
-        shown = app.uploaded
+        shown = app.shown.uploaded
         app.step()
         statuses.add(dpg.get_value("live/status"))
-        if app.uploaded != shown and app.uploaded in mouth:
-            images[mouth[app.uploaded][0]] = app.image()
+        if app.shown.uploaded != shown and app.shown.uploaded in mouth:
+            images[mouth[app.shown.uploaded][0]] = app.image()
 
     def looped():  # the whole video, its neutral start and its smile, drove the avatar
         return sum(b < a for a, b in zip(indices, indices[1:])) >= 1 and len(mouth) > 30 and len(images) >= 10
@@ -370,7 +370,7 @@ LIVE = textwrap.dedent("""
         if time.perf_counter() > deadline:
             sys.exit(f"the video did not loop in {LIVE_SECONDS} s: {len(mouth)} frames, {len(images)} shown")
         step()
-    feeds.append(app._feed_pixels.copy())
+    feeds.append(app.feed.pixels.copy())
     recording = [time.perf_counter()]  # the recording's first frame comes in the first step after this
     app.start_recording(out / "side.mp4", layout="side_by_side")
     step()
@@ -380,9 +380,9 @@ LIVE = textwrap.dedent("""
     recording.append(time.perf_counter())  # its last frame holds until the recording stops, in between
     app.stop_recording()
     recording.append(time.perf_counter())
-    result = {"mouth": list(mouth.values()), "latency": app.latency_ms, "status": sorted(statuses),
+    result = {"mouth": list(mouth.values()), "latency": app.shown.latency_ms, "status": sorted(statuses),
               "readout": dpg.get_value("live/readout"), "sliders_follow": dpg.get_value("expression/0")
-              == app._live.tracked.params.expression[0].item(), "recording": recording}
+              == app.drive.live.tracked.params.expression[0].item(), "recording": recording}
     app.close()
     widths = sorted(images)
     np.savez(out / "live.npz", narrow=np.stack([images[w] for w in widths[:5]]),
@@ -491,8 +491,8 @@ EVERY_WINDOW_FRAME = textwrap.dedent("""
 
     app = ViewerApp(load_avatar(), 64, 64, (255, 255, 255), "auto", webcam=sys.argv[1])
     app.open()
-    app.renderer.stop()
-    app.renderer = EveryWindowFrame(app._pixels.shape, int(sys.argv[2]))
+    app.shown.renderer.stop()
+    app.shown.renderer = EveryWindowFrame(app._pixels.shape, int(sys.argv[2]))
     steps, step = [], app.step
     app.step = lambda: steps.append(app.driver.status) or step()
     result = {"drawn": app.wait_until_drawn(), "drawn_steps": len(steps)}
@@ -566,16 +566,17 @@ UNPLUG = textwrap.dedent("""
 
     result = {"live": wait_for(lambda: status() == "camera 0: live", 60)}
     app.step()
-    result["live_feed"] = float(app._feed_pixels.mean())  # the camera's grey picture
+    result["live_feed"] = float(app.feed.pixels.mean())  # the camera's grey picture
     plugged.clear()
     result["unplugged"] = wait_for(lambda: "no signal" in status(), 30)
     result["unplugged_status"] = status()
-    result["feed"] = float(app._feed_pixels.mean())  # the card: dark, with its text
-    number = app._live.number
+    result["feed"] = float(app.feed.pixels.mean())  # the card: dark, with its text
+    number = app.drive.live.number
     plugged.set()
-    result["back"] = wait_for(lambda: status() == "camera 0: live" and app._live.number > number + 3, 30)
-    app.toggle_live()  # L: the sliders alone, the camera still shown
-    result["manual"] = [app.live_on, dpg.get_value("live/on"), wait_for(lambda: app._live.number > number + 6, 30)]
+    result["back"] = wait_for(lambda: status() == "camera 0: live" and app.drive.live.number > number + 3, 30)
+    app.set_live(not app.drive.live_on)  # L: the sliders alone, the camera still shown
+    result["manual"] = [app.drive.live_on, dpg.get_value("live/on"),
+                        wait_for(lambda: app.drive.live.number > number + 6, 30)]
     result["running"] = app.step()
     app.close()
     print(json.dumps(result))

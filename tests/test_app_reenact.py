@@ -87,7 +87,7 @@ DRIVE = textwrap.dedent("""
 
     def seen(name):  # the frame on screen: the avatar's image, the feed, the parameters it was rendered from
         assert app.wait_until_drawn()
-        saved[f"{name}_image"], saved[f"{name}_feed"] = app.image(), app._feed_pixels.copy()
+        saved[f"{name}_image"], saved[f"{name}_feed"] = app.image(), app.feed.pixels.copy()
         result["params"][name] = [app.playback.frame, app.params.expression.tolist(), app.params.pose.tolist()]
 
     for name, frame in (("closed", closed), ("open", open_)):
@@ -99,9 +99,9 @@ DRIVE = textwrap.dedent("""
     seen("offset")
     app.set_landmarks(True)  # a replayed tracking: the landmarks are found on the frame shown
     deadline = time.perf_counter() + 30
-    while app._feed_shown[-1] and time.perf_counter() < deadline:
+    while app.feed.shown[-1] and time.perf_counter() < deadline:
         app.step()
-    saved["landmarks_feed"] = app._feed_pixels.copy()
+    saved["landmarks_feed"] = app.feed.pixels.copy()
     app.set_landmarks(False)
     app.reset_face()
 
@@ -116,7 +116,7 @@ DRIVE = textwrap.dedent("""
         began = time.perf_counter()
         app.step()
         ended = time.perf_counter()
-        played.append([began - pressed[1], ended - pressed[0], app.playback.frame, app.feed_frame])
+        played.append([began - pressed[1], ended - pressed[0], app.playback.frame, app.feed.frame])
         if len(recording) == 1:
             recording.append(ended)
         if len(played) == 10:
@@ -128,9 +128,9 @@ DRIVE = textwrap.dedent("""
     result["playing"] = app.playback.playing
     app.toggle_play()  # paused: the feed catches up with the timeline
     assert app.wait_until_drawn()
-    result["paused"] = [app.playback.frame, app.feed_frame]
+    result["paused"] = [app.playback.frame, app.feed.frame]
 
-    result["export_started"] = app.export_video()
+    result["export_started"] = timeline.start_export()
     deadline = time.perf_counter() + 240
     while timeline.export.running or timeline.export.status().startswith("exporting"):
         app.step()

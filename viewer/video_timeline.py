@@ -73,6 +73,13 @@ class VideoTimeline:
         self.export = Export(self.avatar, self.driven, self.options)
         return f"exporting {self.job.output}"
 
+    def toggle_export(self) -> str:
+        """Start an export, or cancel the one running; what it does now, in one line."""
+        if self.export is not None and self.export.running:
+            self.export.cancel()
+            return self.export.status()
+        return self.start_export()
+
     def close(self) -> None:
         """Stop decoding, and an export still running (it leaves no unfinished file)."""
         self.frames.close()
