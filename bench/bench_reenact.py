@@ -6,6 +6,7 @@ Writes its section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import time
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avatar import load_avatar  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from viewer.reenact import Job, ReenactOptions, reenact  # noqa: E402
+from viewer.settings import settings_from  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces"
 VIDEO = FACES / "pyfeat_WolfgangLanger_Pexels.mp4"
@@ -29,15 +31,20 @@ def main() -> None:
         sys.exit(f"{video}: no such video (the shared fixtures are absent?)")
     load_before = load()
     avatar = load_avatar()
+    defaults = ReenactOptions.of(settings_from(["--headless", "--renderer", "cpu"]))  # configs/default.yaml's
+
+    def options(size: int):
+        return dataclasses.replace(defaults, width=size, height=size, progress=False)
+
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         # A first short run compiles what numba compiles and warms MediaPipe: not part of the figures.
         reenact(avatar, Job(FACES / "pyfeat_single_face.mp4", Path(folder) / "warm.mp4", False),
-                ReenactOptions(width=64, height=64, progress=False))
+                options(64))
         for size in SIZES:
             started = time.perf_counter()
             report = reenact(avatar, Job(video, Path(folder) / f"{size}.mp4", False),
-                             ReenactOptions(width=size, height=size, renderer="cpu", progress=False))
+                             options(size))
             wall = time.perf_counter() - started
             frames, timing = report["frames"], report["timing_s"]
             per_frame = {stage: 1e3 * timing[stage] / frames for stage in STAGES}

@@ -75,8 +75,8 @@ DRIVE = textwrap.dedent("""
     from viewer.app import ViewerApp
 
     out, clip, closed, open_ = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    settings = launch.settings_from(launch.build_parser().parse_args(
-        ["--video", clip, "--output", str(out / "out.mp4"), "--size", "128", "--layout", "side"]))
+    settings = launch.settings_from(
+        ["--video", clip, "--output", str(out / "out.mp4"), "--size", "128", "--layout", "side"])
     avatar = launch.load(settings)
     timeline = launch.open_video_timeline(settings, avatar, launch.check_video(settings))
     app = ViewerApp(avatar, 128, 128, (255, 255, 255), "auto", record_dir=out, video=timeline)

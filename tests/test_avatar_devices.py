@@ -57,7 +57,7 @@ def test_launch_moves_every_kind_to_the_gpu_for_a_cuda_renderer(avatar, monkeypa
     import launch
 
     def settings(*options):
-        return launch.settings_from(launch.build_parser().parse_args(list(options)))
+        return launch.settings_from(list(options))
 
     assert launch.on_renderer_device(avatar, settings("--renderer", "cpu"), gpu="meta") is avatar
     monkeypatch.setattr("avatar.rasterizer.resolve_backend", lambda backend: "inria")  # as where CUDA is

@@ -284,7 +284,7 @@ def test_launch_moves_a_gem_to_the_gpu_only_for_a_cuda_renderer(driven, monkeypa
     import launch
 
     def settings(*options):
-        return launch.settings_from(launch.build_parser().parse_args(["--gem", *options]))
+        return launch.settings_from(["--gem", *options])
 
     assert settings("--fp16").fp16 and not settings().fp16
     assert launch.on_renderer_device(driven, settings("--fp16", "--renderer", "cpu")) is driven

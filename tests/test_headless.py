@@ -208,6 +208,28 @@ def test_config_file_sets_defaults_and_the_command_line_wins(tmp_path):
     assert_one_line_error(launch("--headless", "--config", str(config)), "sise")
 
 
+def test_an_on_switch_of_a_config_turns_off_on_the_command_line_and_help_shows_the_yaml_defaults(tmp_path):
+    """configs/default.yaml is the one place of the defaults: --help says each of them, and every on/off setting
+    a config turns on, the command line turns off again (--no-gem)."""
+    import yaml
+
+    from viewer.settings import DEFAULTS_FILE, settings_from
+
+    config = tmp_path / "config.yaml"
+    config.write_text("gem: true\nlandmarks: true\nsize: 64\n")
+    assert settings_from(["--config", str(config)]).gem
+    turned_off = settings_from(["--config", str(config), "--no-gem", "--size", "32"])
+    assert not turned_off.gem and turned_off.landmarks and turned_off.width == 32
+
+    text = " ".join(launch("--help").stdout.split())
+    options = text[text.index("options:"):]
+    defaults = yaml.safe_load(DEFAULTS_FILE.read_text())
+    for key in ("size", "frames", "fps", "renderer", "layout", "record_dir"):
+        described = options[options.index(f"--{key.replace('_', '-')} "):]
+        assert described.split("default: ")[1].split()[0].rstrip(";") == str(defaults[key]), (key, described[:300])
+    assert "default: off" in options[options.index("--gem, --no-gem"):options.index("--renderer")]
+
+
 def test_window_without_a_display_points_to_headless():
     env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
     result = launch(env=env, timeout=60)

@@ -22,13 +22,20 @@ import pytest
 from tests.test_headless import assert_one_line_error, launch, locked
 from tests.test_sources import write_turned_clip
 from viewer.reenact import Job, ReenactOptions, reenact
+from viewer.settings import settings_from
 from viewer.video import Mp4Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"
 needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason="../shared/fixtures/faces is absent")
 SIZE = 128
-QUIET = dict(width=SIZE, height=SIZE, progress=False)
+
+
+def options(**changes) -> ReenactOptions:
+    """The reenactment's options as configs/default.yaml sets them, at SIZE, without progress bars, with
+    `changes`."""
+    return dataclasses.replace(ReenactOptions.of(settings_from([])),
+                               **{"width": SIZE, "height": SIZE, "progress": False, **changes})
 
 
 def read_video(path: Path, count: int | None = None) -> tuple[dict, list[np.ndarray]]:
@@ -128,7 +135,7 @@ def test_hevc_with_a_title_card_keeps_every_frame_and_flags_the_faceless_ones(av
     """pyfeat_face_noface.mov: HEVC, 169 frames at 519168/19667 fps (26.4), a face in frames 0-71 only."""
     source = FACES / "pyfeat_face_noface.mov"
     output = tmp_path / "noface.mp4"
-    report = reenact(avatar, Job(source, output, False), ReenactOptions(**QUIET, layout="side"))
+    report = reenact(avatar, Job(source, output, False), options(layout="side"))
     info, frames = read_video(output)
     with av.open(str(source)) as container:
         rate = container.streams.video[0].average_rate
@@ -148,7 +155,7 @@ def test_hevc_with_a_title_card_keeps_every_frame_and_flags_the_faceless_ones(av
 
     with pytest.raises(ReenactError, match="neutral frame 100 has no face") as error:
         reenact(avatar, Job(source, tmp_path / "x.mp4", False),
-                ReenactOptions(**QUIET, neutral_frame=100, params=tmp_path / "noface.tracked.npz"))
+                options(neutral_frame=100, params=tmp_path / "noface.tracked.npz"))
     assert "\n" not in str(error.value)
     assert not list(tmp_path.glob("x*"))
 
@@ -162,7 +169,7 @@ def test_avatar_mouth_follows_the_driver(avatar, talking_clip, tmp_path):
     axis, retargeting that cancels speech, a lag of a few frames) gives well under 0.5.
     """
     output = tmp_path / "talking.mp4"
-    reenact(avatar, Job(talking_clip, output, False), ReenactOptions(width=256, height=256, progress=False))
+    reenact(avatar, Job(talking_clip, output, False), options(width=256, height=256))
     _, driver = read_video(talking_clip)
     _, rendered = read_video(output)
     assert len(rendered) == len(driver) == 150
@@ -200,7 +207,7 @@ def test_a_phone_clip_stored_sideways_is_tracked_and_reenacted_upright(avatar, t
     clip = write_turned_clip(tmp_path / "phone.mp4", portrait, -90)
     output = tmp_path / "phone_out.mp4"
     report = reenact(avatar, Job(clip, output, False),
-                     ReenactOptions(width=256, height=256, layout="side", progress=False))
+                     options(width=256, height=256, layout="side"))
     info, rendered = read_video(output)
     assert len(rendered) == 24 and report["frames_without_face"] == []
     split = info["size"][0] - 256  # the source panel: 256 rows of a portrait video
@@ -228,7 +235,7 @@ def test_undecodable_frames_still_give_output_frames(avatar, talking_clip, tmp_p
     assert missing  # the damage did hit frames
 
     folder = tmp_path / "frames"
-    report = reenact(avatar, Job(damaged, folder, True), ReenactOptions(**QUIET, layout="side"))
+    report = reenact(avatar, Job(damaged, folder, True), options(layout="side"))
     pngs = sorted(folder.glob("frame_*.png"))
     print(f"{len(decoded)} frames, undecodable: {missing}")
     assert len(pngs) == len(decoded) == report["frames"] and pngs[0].name == "frame_000000.png"
@@ -258,7 +265,7 @@ def test_truncated_video_finishes_with_what_decoded(avatar, tmp_path):
     data = whole.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    report = reenact(avatar, Job(cut, tmp_path / "cut_out.mp4", False), ReenactOptions(**QUIET))
+    report = reenact(avatar, Job(cut, tmp_path / "cut_out.mp4", False), options())
     _, frames = read_video(tmp_path / "cut_out.mp4")
     print(f"cut in half: {report['frames']} of 72 frames; notes {report['notes']}")
     assert 10 < len(frames) == report["frames"] < 72
@@ -375,9 +382,9 @@ def test_the_windows_export_writes_what_the_headless_run_writes_and_a_cancel_lea
 
     _, frames = read_video(FACES / "pyfeat_single_face.mp4", 12)
     clip = write_clip(tmp_path / "clip.mp4", [frame[::2, ::2].copy() for frame in frames], 30)
-    options = ReenactOptions(**QUIET)
-    driven = drive_video(avatar, open_input(Job(clip, tmp_path / "headless.mp4", False), options), options)
-    write_reenactment(avatar, driven, options)
+    quiet = options()
+    driven = drive_video(avatar, open_input(Job(clip, tmp_path / "headless.mp4", False), quiet), quiet)
+    write_reenactment(avatar, driven, quiet)
 
     def to(name: str):  # the same reenactment, into another file
         return dataclasses.replace(driven, input=dataclasses.replace(driven.input, job=Job(clip, tmp_path / name,
@@ -389,7 +396,7 @@ def test_the_windows_export_writes_what_the_headless_run_writes_and_a_cancel_lea
             time.sleep(0.01)
         return export
 
-    export = finished(Export(avatar, to("exported.mp4"), options))
+    export = finished(Export(avatar, to("exported.mp4"), quiet))
     assert export.status().startswith(f"wrote {tmp_path / 'exported.mp4'} (12 frames"), export.status()
     exported, headless = read_video(tmp_path / "exported.mp4")[1], read_video(tmp_path / "headless.mp4")[1]
     assert len(exported) == 12 and all(np.array_equal(a, b) for a, b in zip(exported, headless))
@@ -400,6 +407,6 @@ def test_the_windows_export_writes_what_the_headless_run_writes_and_a_cancel_lea
                 self._cancel.set()  # as cancel() does, from the export's own thread: no race with its end
             super()._written(index)
 
-    export = finished(CancelledAtTheThirdFrame(avatar, to("cancelled.mp4"), options))
+    export = finished(CancelledAtTheThirdFrame(avatar, to("cancelled.mp4"), quiet))
     assert export.status() == "export cancelled: nothing was written" and export.done == 3
     assert not list(tmp_path.glob("*cancelled*"))

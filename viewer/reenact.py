@@ -49,6 +49,7 @@ from viewer.orbit import OrbitCamera
 from viewer.overlap import BackgroundWriter, Prefetcher
 from viewer.overlay import draw_landmarks, fit_into
 from viewer.pixels import to_uint8
+from viewer.settings import Settings
 from viewer.video import Mp4Writer
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -64,17 +65,26 @@ class ReenactError(Exception):
 
 @dataclass(frozen=True)
 class ReenactOptions:
-    width: int = 512
-    height: int = 512
-    background: tuple[int, int, int] = (255, 255, 255)
-    renderer: str = "auto"
-    layout: str = "avatar"
-    landmarks: bool = False  # draw the tracked landmarks on the source panel (side, grid)
-    neutral_frame: int | None = None  # None: estimated from the video
-    relative: bool = True  # False (--absolute): the tracked expression and jaw as they are
-    params: Path | None = None  # a livehead tracked .npz to replay instead of tracking
-    smoothing: float = 1.0
-    progress: bool = True
+    """How a video is reenacted: a run's settings (viewer/settings.py, whose defaults configs/default.yaml gives)
+    as the reenactment takes them (`of`)."""
+
+    width: int
+    height: int
+    background: tuple[int, int, int]
+    renderer: str
+    layout: str
+    landmarks: bool  # draw the tracked landmarks on the source panel (side, grid)
+    neutral_frame: int | None  # None: estimated from the video
+    relative: bool  # False (--absolute): the tracked expression and jaw as they are
+    params: Path | None  # a livehead tracked .npz to replay instead of tracking
+    smoothing: float = 1.0  # One Euro strength, as the live tracker's
+    progress: bool = True  # progress bars in the terminal
+
+    @staticmethod
+    def of(settings: Settings) -> ReenactOptions:
+        return ReenactOptions(settings.width, settings.height, settings.background, settings.renderer,
+                              settings.layout, settings.landmarks, settings.neutral_frame, not settings.absolute,
+                              settings.params)
 
 
 @dataclass(frozen=True)
