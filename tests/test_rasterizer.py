@@ -14,7 +14,8 @@ import torch
 from avatar.gaussians import Gaussians
 from avatar.rasterizer import Render, available_backends, rasterize
 from avatar.rasterizer.gsplat_backend import gsplat_arguments
-from avatar.rasterizer.reference import project_reference, rasterize_reference
+from avatar.rasterizer.reference import (bin_reference, composite_reference, project_reference,
+                                        rasterize_reference)
 from avatar.rasterizer.render import NEAR
 from models.camera import Camera, to_3dgs
 
@@ -53,6 +54,73 @@ def assert_matches_reference(gaussians: Gaussians, camera: Camera, background: t
     depth_error = (render.depth.double() - expected.depth).abs() / expected.depth.abs().clamp(min=1.0)
     assert depth_error.max() < 1e-4
     return expected
+
+
+def stages(gaussians: Gaussians, camera: Camera) -> tuple:
+    """cpu.py's stages and reference.py's, one by one: (cpu table, cpu rects, cpu tile lists, reference
+    projection, reference tile lists)."""
+    from avatar.rasterizer.cpu import bin_cpu, project_cpu
+
+    table, rects, room = project_cpu(gaussians, camera)
+    table, rects = table.copy(), rects.copy()
+    tile_starts, tile_entries = bin_cpu(table, rects, room, camera.width, camera.height)
+    listed = [tile_entries[start:end].astype(np.int64) for start, end in zip(tile_starts[:-1], tile_starts[1:])]
+    projection = project_reference(gaussians, camera)
+    return table, rects, listed, projection, bin_reference(projection, camera.width, camera.height)
+
+
+@pytest.mark.parametrize("covars", [False, True])
+def test_each_stage_of_the_cpu_rasterizer_is_its_reference_stage(covars):
+    """Projection, binning and compositing compared one by one (as gsplat tests its stages against their torch
+    references), so that a failure names its stage."""
+    from avatar.rasterizer.cpu import QA, QB, QC, U, V, Z, composite_cpu
+
+    gaussians, camera = random_scene(600, 80, 64, seed=11, covars=covars)
+    table, rects, listed, projection, reference_listed = stages(gaussians, camera)
+    g = gaussians.to(torch.float64)
+
+    # Projection: the same Gaussians drawn (the CPU path also drops those too faint for alpha >= 1/255), at the
+    # same pixel, depth and conic, in the same tile rectangle.
+    drawn, reference_drawn = rects[:, 1] > rects[:, 0], projection.tiles[:, 1] > projection.tiles[:, 0]
+    assert not np.any(drawn & ~reference_drawn)
+    assert np.all(g.opacities.numpy()[reference_drawn & ~drawn] < 1 / 255)
+    assert drawn.sum() > 400
+    assert np.array_equal(rects[drawn], projection.tiles[drawn])
+    for column, expected in ((U, projection.pixel_x), (V, projection.pixel_y), (Z, projection.depth)):
+        assert np.allclose(table[drawn, column], expected[drawn], rtol=1e-12, atol=1e-9)
+    # (to float32's precision: Gaussians.covariances() normalises a quaternion that 3DGS, and cpu.py, take as is)
+    conic, expected = table[drawn][:, [QA, QB, QC]], projection.conic[drawn]
+    assert np.all(np.abs(conic - expected) <= 1e-6 * np.abs(expected).max(axis=1, keepdims=True))
+
+    # Binning: each tile lists a subset of the reference's list, in its order; what it leaves out cannot pass
+    # alpha >= 1/255 on any pixel of that tile.
+    grid_x = (camera.width + 15) // 16
+    dropped = 0
+    for tile, (ours, theirs) in enumerate(zip(listed, reference_listed)):
+        theirs = theirs[drawn[theirs]]  # the faint ones are in no list of ours
+        position = {int(i): k for k, i in enumerate(theirs)}
+        assert all(int(i) in position for i in ours)
+        assert [position[int(i)] for i in ours] == sorted(position[int(i)] for i in ours)
+        top, left = (tile // grid_x) * 16, (tile % grid_x) * 16
+        for i in set(theirs.tolist()) - set(ours.tolist()):
+            dx = projection.pixel_x[i] - np.arange(left, min(left + 16, camera.width))[None, :]
+            dy = projection.pixel_y[i] - np.arange(top, min(top + 16, camera.height))[:, None]
+            qa, qb, qc = projection.conic[i]
+            power = -0.5 * (qa * dx * dx + qc * dy * dy) - qb * dx * dy
+            assert (g.opacities[i].item() * np.exp(power)).max() < 1 / 255
+            dropped += 1
+    assert dropped > 0  # the ellipse test did drop tiles: the check above was exercised
+
+    # Compositing: the CPU kernel on its lists is the reference compositing on the same lists.
+    from avatar.rasterizer.cpu import bin_cpu, project_cpu
+
+    table, rects, room = project_cpu(gaussians, camera)
+    tile_starts, tile_entries = bin_cpu(table, rects, room, camera.width, camera.height)
+    ours = composite_cpu(table, tile_starts, tile_entries, camera.width, camera.height, WHITE)
+    theirs = composite_reference(projection, listed, g.opacities.numpy(), g.colors.numpy(), np.ones(3),
+                                 camera.width, camera.height)
+    assert (ours.image.double() - theirs.image).abs().max() < 1e-5
+    assert (ours.alpha.double() - theirs.alpha).abs().max() < 1e-5
 
 
 def test_3dgs_matrices_project_onto_the_pinhole_pixel():

@@ -61,14 +61,24 @@ KERNELS = threading.Lock()
 def rasterize_cpu(
     gaussians: Gaussians, camera: Camera, background: Tensor, timings: dict[str, float] | None = None  # (3,)
 ) -> Render:
-    """Render on the CPU. When `timings` is given, it receives the seconds spent in each stage."""
+    """Render on the CPU: the three stages in a row. When `timings` is given, it receives each one's seconds."""
     with KERNELS:
-        return _rasterize_cpu(gaussians, camera, background, timings)
+        start = time.perf_counter()
+        table, rects, room = project_cpu(gaussians, camera)
+        projected = time.perf_counter()
+        tile_starts, tile_entries = bin_cpu(table, rects, room, camera.width, camera.height)
+        binned = time.perf_counter()
+        render = composite_cpu(table, tile_starts, tile_entries, camera.width, camera.height, background)
+    if timings is not None:
+        timings |= {
+            "project": projected - start, "sort+bin": binned - projected, "composite": time.perf_counter() - binned
+        }
+    return render
 
 
-def _rasterize_cpu(gaussians: Gaussians, camera: Camera, background: Tensor, timings: dict[str, float] | None
-                   ) -> Render:
-    start = time.perf_counter()
+def project_cpu(gaussians: Gaussians, camera: Camera) -> tuple[np.ndarray, np.ndarray, int]:
+    """Stage 1 (reference: project_reference): the table (N, COLUMNS), the tile rectangles (N, 4) [x0, x1) x
+    [y0, y1), empty where not drawn, and their total area. Kept arrays of this thread: read before the next call."""
     n, work = len(gaussians), _workspace
     means = _numpy(gaussians.means)
     # the kernel reads one shape source; the other gets empty arrays of the same types (one compile for both)
@@ -83,22 +93,29 @@ def _rasterize_cpu(gaussians: Gaussians, camera: Camera, background: Tensor, tim
         float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy), camera.width, camera.height,
         table, rects,
     )
-    projected = time.perf_counter()
-    threads = numba.get_num_threads()
+    return table, rects, room
+
+
+def bin_cpu(table: np.ndarray, rects: np.ndarray, room: int, width: int, height: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 (reference: bin_reference): tile t lists table rows tile_entries[tile_starts[t]:tile_starts[t +
+    1]] in increasing depth, only the tiles of its rectangle that its alpha ellipse reaches."""
+    n, work = rects.shape[0], _workspace
     tile_entries = work.array("tile_entries", (room,), np.int32)
     tile_starts = _sort_and_bin(
-        table, rects, camera.width, camera.height, threads,
+        table, rects, width, height, numba.get_num_threads(),
         work.array("scratch", (6, n + 1), np.int64), work.array("tiles_of", (room,), np.int32), tile_entries,
     )
-    binned = time.perf_counter()
+    return tile_starts, tile_entries
+
+
+def composite_cpu(table: np.ndarray, tile_starts: np.ndarray, tile_entries: np.ndarray, width: int, height: int,
+                  background: Tensor) -> Render:
+    """Stage 3 (reference: composite_reference): every tile blended front to back; float32 tensors."""
     image, alpha, depth = _composite(
-        table, tile_starts, tile_entries, camera.width, camera.height, background.detach().cpu().double().numpy(),
-        threads,
+        table, tile_starts, tile_entries, width, height, background.detach().cpu().double().numpy(),
+        numba.get_num_threads(),
     )
-    if timings is not None:
-        timings |= {
-            "project": projected - start, "sort+bin": binned - projected, "composite": time.perf_counter() - binned
-        }
     return Render(torch.from_numpy(image), torch.from_numpy(alpha), torch.from_numpy(depth))
 
 
