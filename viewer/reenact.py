@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import torch
@@ -239,20 +238,6 @@ class TimedSource(FrameSource):
         self.source.close()
 
 
-@dataclass
-class Probe:
-    rate: Fraction  # the video stream's average frame rate, exactly
-    audio: str | None  # the first audio stream's codec, if any
-
-
-def probe(path: Path, fallback_fps: float) -> Probe:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        audio = container.streams.audio[0].codec_context.codec.canonical_name if container.streams.audio else None
-    return Probe(Fraction(rate) if rate else Fraction(fallback_fps).limit_denominator(1001), audio)
-
-
 def open_video(path: Path) -> FrameSource:
     try:
         source = open_source(path)
@@ -269,8 +254,9 @@ class VideoInput:
     """A video checked for reenactment before anything is loaded or tracked."""
 
     job: Job
-    info: Probe
-    size: tuple[int, int]  # (width, height)
+    rate: Fraction  # the video's frame rate, exactly (30000/1001 stays 30000/1001)
+    audio: str | None  # its first audio stream's codec; None: no sound
+    size: tuple[int, int]  # (width, height), as shown
     expected: int | None  # the frames the container says it holds; None where it does not say
     replay: TrackedSequence | None  # `options.params` read back, its frame count checked; None: to be tracked
 
@@ -279,12 +265,7 @@ def open_input(job: Job, options: ReenactOptions) -> VideoInput:
     """What can be checked without the avatar: the video opens, `--neutral-frame` is within it, `--params` is a
     tracking of as many frames. Raises ReenactError."""
     source = open_video(job.video)
-    try:
-        info = probe(job.video, source.fps)
-    except (av.error.FFmpegError, OSError, IndexError) as err:
-        raise ReenactError(f"--video {job.video}: not a readable video ({err})") from None
-    finally:
-        source.close()
+    source.close()
     expected = source.frame_count
     if options.neutral_frame is not None and expected and not -expected <= options.neutral_frame < expected:
         raise ReenactError(f"--neutral-frame {options.neutral_frame} is out of range: {job.video} has {expected} "
@@ -298,7 +279,7 @@ def open_input(job: Job, options: ReenactOptions) -> VideoInput:
         if expected and len(replay) != expected:
             raise ReenactError(f"--params {options.params} holds {len(replay)} frames and {job.video} has "
                                f"{expected}; give the tracking of this video")
-    return VideoInput(job, info, source.size, expected, replay)
+    return VideoInput(job, source.rate, source.audio, source.size, expected, replay)
 
 
 @dataclass
@@ -365,13 +346,13 @@ def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptio
                       on_frame: Callable[[int], None] | None = None) -> dict:
     """Render `driven` into its job's output (laid out as `options` say), then the report; returns the report.
     `on_frame(index)` is called as each frame is written; what it raises stops the work, leaving no output."""
-    job, info, notes = driven.input.job, driven.input.info, list(driven.notes)
+    job, video, notes = driven.input.job, driven.input, list(driven.notes)
     timing = dataclasses.replace(driven.timing)  # the tracking's seconds, then this rendering's
     tracked, drive = driven.tracked, driven.drive
     replay_source = None
     if options.params is not None or options.layout != "avatar":
         replay_source = TimedSource(open_video(job.video), timing)
-    writer = _open_writer(job, options, info, driven.input.size if options.layout != "avatar" else None, notes)
+    writer = _open_writer(video, options, notes)
     encoder = BackgroundWriter(writer.write)  # encodes while the next frame renders
     try:
         rendered = _render(avatar, drive, replay_source, tracked.face_found, driven.landmarks, encoder, timing,
@@ -402,8 +383,8 @@ def write_reenactment(avatar: Avatar, driven: DrivenVideo, options: ReenactOptio
         "format": "png" if job.png else "mp4",
         "frames": rendered,
         "frames_in_container": driven.input.expected,
-        "fps": float(info.rate),
-        "fps_exact": str(info.rate),
+        "fps": float(video.rate),
+        "fps_exact": str(video.rate),
         "audio": None if job.png or writer.audio is None else writer.audio.codec,
         "frames_without_face": np.flatnonzero(~tracked.face_found).tolist(),
         "unreadable_frames": unreadable,
@@ -473,17 +454,18 @@ def layout_size(options: ReenactOptions, source_size: tuple[int, int] | None) ->
     return width, height
 
 
-def _open_writer(job: Job, options: ReenactOptions, info: Probe, source_size, notes: list[str]):
-    width, height = layout_size(options, source_size)
+def _open_writer(video: VideoInput, options: ReenactOptions, notes: list[str]):
+    job = video.job
+    width, height = layout_size(options, video.size)
     if job.png:
         for old in job.output.glob("frame_*.png"):  # an earlier, interrupted run's frames
             old.unlink()
         return PngWriter(job.output, width, height)
     try:
-        writer = Mp4Writer(job.output, width, height, info.rate, audio_from=job.video if info.audio else None)
+        writer = Mp4Writer(job.output, width, height, video.rate, audio_from=job.video if video.audio else None)
     except ValueError as err:  # an audio codec that mp4 cannot hold: the video goes without it
         notes.append(f"audio not copied: {err}")
-        writer = Mp4Writer(job.output, width, height, info.rate)
+        writer = Mp4Writer(job.output, width, height, video.rate)
     except OSError as err:
         raise ReenactError(f"cannot write --output {job.output}: {err.strerror or err}; choose a folder that "
                            "exists and that you can write to") from None

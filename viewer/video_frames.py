@@ -9,9 +9,10 @@ of order (a jump, a step back past what is kept).
 Only a few frames are kept, at full size (CACHE_BYTES, and at least the frames decoded ahead): the video is never
 held whole in memory. The frame asked for and the PREFETCH after it are decoded ahead, so that a playing timeline
 finds each frame ready. Frames are numbered as tracking numbered them: in presentation order, from a first pass
-over the packets (no decoding, ~10 ms for a 1300-frame clip) that also finds the keyframes. A frame that cannot be
-decoded (a damaged file, a frame past the readable end) comes back black, as in a headless reenactment. Frames
-come upright, as tracking saw them (a phone's rotation applied).
+over the packets (tracking/sources.py packet_index) that also finds the keyframes. They are decoded by the
+reader tracking uses (VideoFileSource, from a keyframe), so they come as tracking saw them (upright: a phone's
+rotation applied); a frame that cannot be decoded (a damaged packet, a frame past the readable end) comes back
+black, as in a headless reenactment.
 
 With `detect_landmarks` set, the thread also finds MediaPipe's landmarks on each frame it keeps, once, into
 `landmarks` (a replayed tracking has none saved).
@@ -24,10 +25,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-import av
 import numpy as np
 
-from tracking.sources import upright
+from tracking.sources import VideoFileSource, packet_index
 
 PREFETCH = 3  # frames decoded ahead of the one asked for
 CACHE_BYTES = 96 << 20  # decoded frames kept (the newest asked for and decoded stay), at least PREFETCH + 2
@@ -44,6 +44,7 @@ class VideoFrames:
         self._detected: set[int] = set(self.landmarks)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # least recently used first
         self._keep = PREFETCH + 2  # frames in the cache at most: set from the first frame's size
+        self._size = (2, 2)  # (width, height) of the frames, once the video is open
         self._asked = 0  # the frame last asked for
         self._closed = False
         self._changed = threading.Condition()
@@ -93,45 +94,46 @@ class VideoFrames:
         return None
 
     def _run(self) -> None:
-        detector = None
+        detector, source = None, None
         try:
-            with av.open(str(self.path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                times, keyframes = _packet_index(self.path)
-                decoded, position = None, None  # the frames from the last seek on, the index of the next one
-                while (job := self._next_job()) is not None:
-                    kind, target = job
-                    if kind == "detect":
-                        if detector is None:
-                            from tracking.face_mesh import FaceMeshDetector
+            times, keyframes, time_base = packet_index(self.path)
+            frames, position = iter(()), None  # the frames from the last seek on, the index of the next one
+            while (job := self._next_job()) is not None:
+                kind, target = job
+                if kind == "detect":
+                    if detector is None:
+                        from tracking.face_mesh import FaceMeshDetector
 
-                            detector = FaceMeshDetector(static_images=True, max_faces=1)
-                        self._detect(detector, target)
-                        continue
-                    keyframe = keyframes[max(0, bisect.bisect_right(keyframes, target) - 1)] if keyframes else 0
-                    if position is None or target < position or keyframe > position:
-                        container.seek(times[keyframe] if times else 0, stream=stream, backward=True)
-                        decoded, position = container.decode(stream), keyframe
-                    try:
-                        frame = next(decoded, None)
-                    except av.error.FFmpegError:  # a damaged packet: the frame it held is lost
-                        frame, decoded = None, container.decode(stream)
-                    if frame is None:  # the end, or a lost frame: the frame asked for will not come
-                        self._keep_frame(target, None)
-                        position = None
-                        continue
-                    index = position
-                    if frame.pts is not None and times:
-                        index = bisect.bisect_left(times, frame.pts)
-                    position = index + 1
-                    if index > target:  # decoding went past it: it was lost
-                        self._keep_frame(target, None)
-                    if index >= target:
-                        self._keep_frame(index, upright(frame))
+                        detector = FaceMeshDetector(static_images=True, max_faces=1)
+                    self._detect(detector, target)
+                    continue
+                keyframe = keyframes[max(0, bisect.bisect_right(keyframes, target) - 1)] if keyframes else 0
+                if position is None or target < position or keyframe > position:
+                    if source is not None:
+                        source.close()
+                    source = VideoFileSource(self.path, start=float(times[keyframe] * time_base) if times else 0.0)
+                    self._size = source.size
+                    frames, position = iter(source), keyframe
+                frame = next(frames, None)
+                if frame is None:  # the end: the frame asked for will not come
+                    self._keep_frame(target, None)
+                    position = None
+                    continue
+                index = bisect.bisect_left(times, round(frame.time / time_base)) if times else position
+                if frame.image is None:  # a packet that did not decode: its frame is lost, and the frames around
+                    if index >= target:  # it may come out of order, so it says nothing of where decoding is
+                        self._keep_frame(index, None)
+                    continue
+                position = index + 1
+                if index > target:  # decoding went past it: it was lost
+                    self._keep_frame(target, None)
+                if index >= target:
+                    self._keep_frame(index, frame.image)
         except Exception as error:  # noqa: BLE001 - said in `problem`; the window keeps its last picture
             self.problem = f"{self.path.name}: decoding stopped ({type(error).__name__}: {error})"
         finally:
+            if source is not None:
+                source.close()
             if detector is not None:
                 detector.close()
 
@@ -139,9 +141,8 @@ class VideoFrames:
         if index >= self.count:
             return
         with self._changed:  # the GUI thread reorders the cache as it reads
-            if image is None:  # black, at the size of the frames around it
-                height, width = next(iter(self._cache.values())).shape[:2] if self._cache else (2, 2)
-                image = np.zeros((height, width, 3), np.uint8)
+            if image is None:  # black, at the video's size
+                image = np.zeros((self._size[1], self._size[0], 3), np.uint8)
             if not self._cache:
                 self._keep = max(PREFETCH + 2, CACHE_BYTES // image.nbytes)
             self._cache[index] = image
@@ -157,16 +158,3 @@ class VideoFrames:
             self.landmarks[index] = faces[0][:, :2]
         self._detected.add(index)
 
-
-def _packet_index(path: Path) -> tuple[list[int], list[int]]:
-    """(presentation times of the frames in stream time-base units, in order; the frame numbers of the
-    keyframes), from the packets alone. Empty lists where the packets carry no times."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        packets = [(packet.pts if packet.pts is not None else packet.dts, packet.is_keyframe)
-                   for packet in container.demux(stream) if packet.size]
-    if not packets or any(time is None for time, _ in packets):
-        return [], []
-    times = sorted(time for time, _ in packets)
-    keyframes = sorted(bisect.bisect_left(times, time) for time, key in packets if key)
-    return times, keyframes

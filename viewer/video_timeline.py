@@ -46,7 +46,7 @@ class VideoTimeline:
 
     @property
     def fps(self) -> float:
-        return float(self.driven.input.info.rate)
+        return float(self.driven.input.rate)
 
     @property
     def face_found(self) -> np.ndarray:
