@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from viewer.app import DRAWN_AFTER, IMAGE_LEFT, PANEL_WIDTH, RECORD_FPS
-from viewer.panel import FEED_SIZE, PADDING
+from viewer.app import IMAGE_LEFT
+from viewer.file_actions import RECORD_FPS
+from viewer.panel import FEED_SIZE, PADDING, PANEL_WIDTH
+from viewer.window import DRAWN_AFTER
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"

@@ -14,8 +14,7 @@ import torch
 from avatar.gaussians import Gaussians
 from avatar.rasterizer import Render, available_backends, rasterize
 from avatar.rasterizer.gsplat_backend import gsplat_arguments
-from avatar.rasterizer.reference import (bin_reference, composite_reference, project_reference,
-                                        rasterize_reference)
+from avatar.rasterizer.reference import bin_reference, composite_reference, project_reference, rasterize_reference
 from avatar.rasterizer.render import NEAR
 from models.camera import Camera, to_3dgs
 

@@ -28,15 +28,15 @@ from viewer import panel
 from viewer.controls import SliderValues, expression_labels
 from viewer.drive import DriveState
 from viewer.eigen_sliders import EigenSliders
-from viewer.feed import Feed
 from viewer.face_sliders import FaceSliders
-from viewer.file_actions import RECORD_FPS, FileActions  # noqa: F401 - RECORD_FPS: the tests' too
+from viewer.feed import Feed
+from viewer.file_actions import FileActions
 from viewer.orbit import OrbitCamera
 from viewer.panel import LIVE_WIDTH, PANEL_WIDTH, RECORD_LAYOUTS, PanelSetup
 from viewer.render_thread import RenderThread
 from viewer.shown_image import ShownImage
 from viewer.timeline import PLAYBACK_FPS
-from viewer.window import DRAWN_AFTER, Window  # noqa: F401 - DRAWN_AFTER: what the waits count, for the tests
+from viewer.window import Window
 
 if TYPE_CHECKING:
     from viewer.video_timeline import VideoTimeline
