@@ -28,7 +28,7 @@ from numba import njit
 
 from models.head_model import HeadModel
 from models.params import GLOBAL, JAW, JOINT_NAMES, LEFT_EYE, RIGHT_EYE, FlameParams
-from tracking.landmark_model import LandmarkModel, LandmarkSet, axis_angle_matrix, contour_bin
+from tracking.landmark_model import LandmarkModel, LandmarkSet, contour_bin
 
 FLAME_PARENTS = (-1, 0, 1, 1, 1)  # the fitter's Jacobians assume FLAME's skeleton (and a neck held at zero)
 MODEL_TO_CAMERA = np.diag([1.0, -1.0, -1.0])  # F: model (y up, z to the viewer) -> OpenCV camera
@@ -107,7 +107,7 @@ class FitModel:
     def active(self, x: np.ndarray) -> LandmarkModel:
         """The points for the head rotation in x: the fixed ones and the contour row of its yaw."""
         s = self.landmark_set
-        row = contour_bin(axis_angle_matrix(x[:3])) if s.has_contour else -1
+        row = contour_bin(_rodrigues(x[:3])) if s.has_contour else -1
         if row not in self._active:
             fixed, count = len(s.observed), len(s.contour_observed)
             ids = np.concatenate([np.arange(fixed), fixed + row * count + np.arange(count)]) if row >= 0 else None
@@ -164,7 +164,7 @@ def flame_params(model: FitModel, x: np.ndarray) -> FlameParams:
         pose[j] = x[6 + num_expressions + 3 * k: 9 + num_expressions + 3 * k]
     # F R p + t = F (R (p - root) + root + translation)  =>  translation = F t + R root - root
     root = points.joints_template[0] + points.joints_exprdirs[0] @ expression
-    translation = MODEL_TO_CAMERA @ x[3:6] + axis_angle_matrix(x[:3]) @ root - root
+    translation = MODEL_TO_CAMERA @ x[3:6] + _rodrigues(x[:3]) @ root - root
     return FlameParams(torch.tensor(expression, dtype=torch.float32), torch.tensor(pose, dtype=torch.float32),
                        torch.tensor(translation, dtype=torch.float32))
 

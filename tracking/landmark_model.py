@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from models.head_model import HeadModel
+from models.rotation import axis_angle_to_matrix
 
 CONTOUR_BINS = 79  # FLAME's dynamic contour: one row of 17 points per degree of yaw, -39..39
 
@@ -122,20 +124,9 @@ def landmarks(model: LandmarkModel, expression: np.ndarray, pose: np.ndarray, tr
 
 
 def axis_angle_matrix(axis_angle: np.ndarray) -> np.ndarray:
-    """(..., 3) axis-angle -> (..., 3, 3) rotation matrices (Rodrigues): models.rotation's, in numpy, where a
-    torch call would cost the fit twice the time (tested against it)."""
-    angle = np.linalg.norm(axis_angle, axis=-1)[..., None, None]
-    safe = np.where(angle > 1e-12, angle, 1.0)
-    k = skew(axis_angle) / safe
-    sin, one_minus_cos = np.sin(angle), 1 - np.cos(angle)
-    return np.eye(3) + np.where(angle > 1e-12, sin * k + one_minus_cos * (k @ k), skew(axis_angle))
-
-
-def skew(v: np.ndarray) -> np.ndarray:
-    """(..., 3) -> (..., 3, 3) the cross-product matrices: skew(a) @ b = a x b."""
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    zero = np.zeros_like(x)
-    return np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(v.shape + (3,))
+    """(..., 3) axis-angle -> (..., 3, 3) float64 rotation matrices: models.rotation's, in numpy (the fit's hot
+    path takes its numba kernel instead, tested against it)."""
+    return axis_angle_to_matrix(torch.from_numpy(np.asarray(axis_angle, np.float64))).numpy()
 
 
 @dataclass(frozen=True)
