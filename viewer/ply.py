@@ -1,10 +1,11 @@
 """Gaussians as the PLY files of 3D Gaussian Splatting (Kerbl et al. 2023), which its viewers and tools read.
 
 The layout is the one INRIA's `save_ply` writes: binary little endian, one `vertex` element of 62 float32
-properties each, in this order: x y z, nx ny nz (zeros), f_dc_0..2, f_rest_0..44 (zeros: the layout of
-spherical harmonics of degree 3, without view dependence), opacity, scale_0..2, rot_0..3. The values are stored
-before activation, as 3DGS trains them: opacity as a logit, scales as logs, colour as the DC spherical-harmonic
-coefficient ((rgb - 0.5) / C0) and rotation as a quaternion w, x, y, z (written unit length).
+properties each, in this order: x y z, nx ny nz (zeros), f_dc_0..2, f_rest_0..44 (spherical harmonics of degree
+3: channel c's coefficient 0 is f_dc_c, its coefficient k + 1 is f_rest_{15 c + k}), opacity, scale_0..2, rot_0..3.
+The values are stored before activation, as 3DGS trains them: opacity as a logit, scales as logs, a fixed colour as
+the DC coefficient ((rgb - 0.5) / C0) with the rest zero, and rotation as a quaternion w, x, y, z (written unit
+length).
 
 Gaussians given by covariances, or by quaternions that are not unit length (which 3DGS viewers would normalise,
 drawing something else than we draw), are written through their covariances: each is eigen-decomposed into
@@ -18,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatar.gaussians import SCALE_FLOOR, Gaussians, decompose_covariances, quaternion_to_matrix
+from avatar.gaussians import (SCALE_FLOOR, SH_C0, SH_COEFFICIENTS, Gaussians, decompose_covariances,
+                              quaternion_to_matrix)
 from models.atomic_file import replaced_atomically
 
-SH_C0 = 0.28209479177387814  # the degree-0 spherical harmonic, 1 / (2 sqrt(pi))
-REST_COEFFICIENTS = 45  # 15 higher-order coefficients of degree 3, times 3 colour channels
+REST_COEFFICIENTS = 3 * (SH_COEFFICIENTS - 1)  # 15 higher-order coefficients of degree 3, times 3 colour channels
 PROPERTIES = (
     "x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2",
     *(f"f_rest_{k}" for k in range(REST_COEFFICIENTS)),
@@ -47,13 +48,19 @@ def save_3dgs_ply(path: str | PathLike, gaussians: Gaussians) -> None:
     is renamed to it only once complete."""
     means = gaussians.means.detach().cpu().double()
     opacities = gaussians.opacities.detach().cpu().double()
-    colors = gaussians.colors.detach().cpu().double()
     quats, scales = _rotations_and_scales(gaussians)
 
     vertices = np.zeros(len(gaussians), dtype=[(name, "<f4") for name in PROPERTIES])
     for axis, name in enumerate("xyz"):
         vertices[name] = means[:, axis].numpy()
-    dc = (colors - 0.5) / SH_C0
+    if gaussians.sh is None:
+        dc = (gaussians.colors.detach().cpu().double() - 0.5) / SH_C0
+    else:
+        sh = gaussians.sh.detach().cpu().double()
+        dc = sh[:, 0]
+        for channel in range(3):
+            for k in range(SH_COEFFICIENTS - 1):
+                vertices[f"f_rest_{(SH_COEFFICIENTS - 1) * channel + k}"] = sh[:, k + 1, channel].numpy()
     alpha = opacities.clamp(OPACITY_EPS, 1 - OPACITY_EPS)
     logit = torch.log(alpha) - torch.log1p(-alpha)
     log_scales = torch.log(scales)
@@ -73,8 +80,9 @@ def save_3dgs_ply(path: str | PathLike, gaussians: Gaussians) -> None:
 
 def load_3dgs_ply(path: str | PathLike) -> Gaussians:
     """Read a 3DGS PLY into Gaussians with activated attributes, as 3DGS activates them: sigmoid opacities,
-    exp scales, normalised quaternions (w first) and colours from the DC coefficient only (0.5 + C0 f_dc,
-    clamped at 0 like 3DGS's rasterizer; the higher, view-dependent coefficients are ignored).
+    exp scales, normalised quaternions (w first), and the spherical harmonics (`sh`) where any higher coefficient
+    is not zero; else fixed colours from the DC coefficient (0.5 + C0 f_dc, clamped at 0 like 3DGS's
+    rasterizer).
 
     A file that is not a binary PLY with a `vertex` element holding those properties raises a one-line
     ValueError naming the file."""
@@ -105,12 +113,19 @@ def load_3dgs_ply(path: str | PathLike) -> Gaussians:
         return torch.from_numpy(np.stack([vertex[name].astype(np.float32) for name in names], axis=-1))
 
     quats = columns("rot_0", "rot_1", "rot_2", "rot_3")
+    dc = columns("f_dc_0", "f_dc_1", "f_dc_2")
+    rest_names = [f"f_rest_{k}" for k in range(REST_COEFFICIENTS)]
+    rest = columns(*rest_names) if all(name in vertex.dtype.names for name in rest_names) else None
+    sh = None
+    if rest is not None and bool(rest.any()):  # channel-major in the file: (N, 3, 15) -> (N, 15, 3)
+        sh = torch.cat([dc[:, None, :], rest.reshape(-1, 3, SH_COEFFICIENTS - 1).transpose(1, 2)], dim=1)
     return Gaussians(
         means=columns("x", "y", "z"),
         opacities=torch.sigmoid(columns("opacity")[:, 0]),
-        colors=(columns("f_dc_0", "f_dc_1", "f_dc_2") * SH_C0 + 0.5).clamp(min=0.0),
+        colors=(dc * SH_C0 + 0.5).clamp(min=0.0) if sh is None else None,
         quats=quats / quats.norm(dim=1, keepdim=True).clamp(min=1e-12),
         scales=torch.exp(columns("scale_0", "scale_1", "scale_2")),
+        sh=sh,
     )
 
 

@@ -82,6 +82,7 @@ def rasterize(
         from avatar.rasterizer.gsplat_backend import rasterize_gsplat as run
     else:
         from avatar.rasterizer.cpu import rasterize_cpu as run
+    gaussians = gaussians.seen_from(camera.position)  # spherical harmonics: once per frame, on their device
     if backend != "cpu" and device.type != "cuda":
         gaussians = gaussians.to("cuda")
     background = (torch.ones(3) if background is None else background).to(gaussians.means.device, torch.float32)

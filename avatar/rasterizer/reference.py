@@ -131,7 +131,7 @@ def rasterize_reference(
     gaussians: Gaussians, camera: Camera, background: Tensor | None = None  # (3,), default white
 ) -> Render:
     """Render like the 3DGS CUDA forward pass: the three stages in a row; the returned tensors are float64."""
-    g = gaussians.to("cpu").to(torch.float64)
+    g = gaussians.seen_from(camera.position).to("cpu").to(torch.float64)
     projection = project_reference(gaussians, camera)
     listed = bin_reference(projection, camera.width, camera.height)
     background = np.ones(3) if background is None else background.double().numpy()

@@ -1,0 +1,54 @@
+"""View-dependent colour: spherical harmonics of degree 3 (GaussianAvatars' and 3DGS's PLYs) read, evaluated as
+the 3DGS rasterizer evaluates them, drawn by every backend, and written back."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from avatar.gaussians import Gaussians
+from avatar.rasterizer import rasterize
+from tests.test_rasterizer import random_scene
+from viewer.ply import load_3dgs_ply, save_3dgs_ply
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gaussianavatars"
+needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="../shared/fixtures/gaussianavatars is absent")
+
+
+@needs_fixture
+def test_the_colours_are_the_ones_gaussianavatars_hands_its_rasterizer():
+    """reference.pt holds, per frame and camera, the posed means, the camera centre and the colours its code
+    computed from the avatar's spherical harmonics: they are ours to 1e-5."""
+    avatar = load_3dgs_ply(FIXTURE / "avatar" / "point_cloud.ply")
+    assert avatar.colors is None and avatar.sh.shape == (2000, 16, 3) and avatar.sh[:, 1:].abs().max() > 0
+    reference = torch.load(FIXTURE / "reference.pt", weights_only=True)
+    for frame in reference["frames"]:
+        seen = Gaussians(frame["means3D"].double(), frame["opacities"][:, 0].double(), None,
+                         frame["rotations"].double(), frame["scales"].double(), sh=avatar.sh.double())
+        colors = seen.view_colors(frame["campos"].double())
+        error = (colors - frame["colors"].double()).abs().max() / frame["colors"].abs().max()
+        assert error < 1e-5, (frame["timestep"], frame["camera"], float(error))
+    assert len(reference["frames"]) == 15
+
+
+def with_sh(seed: int) -> tuple[Gaussians, object]:
+    gaussians, camera = random_scene(300, 48, 40, seed=seed)
+    sh = torch.randn(len(gaussians), 16, 3, generator=torch.Generator().manual_seed(seed)) * 0.3
+    return Gaussians(gaussians.means, gaussians.opacities, None, gaussians.quats, gaussians.scales, sh=sh), camera
+
+
+def test_spherical_harmonics_are_drawn_as_seen_from_the_camera():
+    gaussians, camera = with_sh(4)
+    fixed = gaussians.seen_from(camera.position)
+    assert fixed.sh is None and torch.equal(fixed.colors, gaussians.view_colors(camera.position))
+    drawn = rasterize(gaussians, camera, backend="cpu")
+    assert torch.equal(drawn.image, rasterize(fixed, camera, backend="cpu").image)
+    elsewhere = gaussians.view_colors(camera.position + torch.tensor([1.0, 0.0, 0.0]))
+    assert (elsewhere - fixed.colors).abs().max() > 0.05  # the colour does depend on where it is seen from
+
+
+def test_spherical_harmonics_survive_a_ply(tmp_path):
+    gaussians, camera = with_sh(5)
+    save_3dgs_ply(tmp_path / "sh.ply", gaussians)
+    back = load_3dgs_ply(tmp_path / "sh.ply")
+    assert back.colors is None and torch.allclose(back.sh, gaussians.sh, atol=1e-6)
+    assert torch.allclose(back.view_colors(camera.position), gaussians.view_colors(camera.position), atol=1e-5)
