@@ -601,7 +601,7 @@ FILES = textwrap.dedent("""
     from avatar import load_avatar
     from models.params import FlameParams
     from viewer.app import ViewerApp
-    from viewer.ply import load_3dgs_ply
+    from avatar.ply import load_3dgs_ply
 
     out = Path(sys.argv[1])
     avatar = load_avatar()

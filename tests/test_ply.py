@@ -7,7 +7,7 @@ import torch
 
 from avatar.gaussians import Gaussians, quaternion_to_matrix
 from models.rotation import matrix_to_quaternion
-from viewer.ply import PROPERTIES, SH_C0, load_3dgs_ply, save_3dgs_ply
+from avatar.ply import PROPERTIES, SH_C0, load_3dgs_ply, save_3dgs_ply
 
 BYTES_PER_GAUSSIAN = 62 * 4
 

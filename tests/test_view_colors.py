@@ -8,7 +8,7 @@ import torch
 from avatar.gaussians import Gaussians
 from avatar.rasterizer import rasterize
 from tests.test_rasterizer import random_scene
-from viewer.ply import load_3dgs_ply, save_3dgs_ply
+from avatar.ply import load_3dgs_ply, save_3dgs_ply
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gaussianavatars"
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="../shared/fixtures/gaussianavatars is absent")

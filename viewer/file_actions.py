@@ -52,7 +52,7 @@ class FileActions:
 
     def export_ply(self, gaussians: Gaussians, path: str | os.PathLike | None = None) -> str:
         """The Gaussians as a 3DGS PLY (default: livehead_<time>.ply)."""
-        from viewer.ply import save_3dgs_ply
+        from avatar.ply import save_3dgs_ply
 
         path = Path(path) if path is not None else self.timestamped(".ply")
         save_3dgs_ply(path, gaussians)

@@ -86,6 +86,12 @@ def load_3dgs_ply(path: str | PathLike) -> Gaussians:
 
     A file that is not a binary PLY with a `vertex` element holding those properties raises a one-line
     ValueError naming the file."""
+    return gaussians_of(read_vertices(path))
+
+
+def read_vertices(path: str | PathLike) -> np.ndarray:
+    """The `vertex` element of a 3DGS PLY, a structured array of its properties (3DGS's, and any others, such as
+    GaussianAvatars' `binding_0`); a one-line ValueError for a file that is not one."""
     path = Path(path)
     with open(path, "rb") as file:
         elements, byte_order = _read_header(path, file)
@@ -108,7 +114,11 @@ def load_3dgs_ply(path: str | PathLike) -> Gaussians:
     if missing:
         raise ValueError(f"{path}: not a 3D Gaussian Splatting PLY: the vertex element has no "
                          f"{', '.join(missing)}")
+    return vertex
 
+
+def gaussians_of(vertex: np.ndarray) -> Gaussians:
+    """Gaussians from a 3DGS PLY's vertex table (see load_3dgs_ply)."""
     def columns(*names: str) -> torch.Tensor:
         return torch.from_numpy(np.stack([vertex[name].astype(np.float32) for name in names], axis=-1))
 

@@ -1,0 +1,139 @@
+"""GaussianAvatars' avatars (Qian et al., CVPR 2024): 3D Gaussians riding the triangles of FLAME 2023 with teeth.
+
+Per frame (../shared/specs/gaussianavatars.md): the mesh is posed (FLAME's skinning, the subject's shape and static
+offset baked into the template at load), each triangle gives a frame (centre, rotation, scale), and each Gaussian
+is placed in its triangle's frame: mean = R xyz s + c, scales = exp(log scale) s, rotation = q_triangle x q. Its
+colour is spherical harmonics of degree 3, seen from the camera. `gaussians_reference` is the same in float64,
+written directly from the spec, for the tests.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from avatar.gaussians import Gaussians
+from models.camera import Camera
+from models.errors import AvatarError
+from models.head_model import HeadModel, pose_head
+from models.params import FlameParams, FlameSequence
+from models.rotation import matrix_to_quaternion, quaternion_multiply
+
+
+@dataclass
+class FlameBoundAvatar:
+    """`head`: FLAME with teeth, the subject's shape and static offset in its template; a Gaussian n rides its
+    triangle `binding[n]` (of `head.faces`) with local position `xyz`, `scales` and unit `rotations` (w, x, y, z),
+    activated `opacities` and `sh` (N, 16, 3). `timeline`: the avatar's own frames (its flame_param.npz)."""
+
+    head: HeadModel
+    binding: Tensor  # (N,) int64
+    xyz: Tensor  # (N, 3)
+    scales: Tensor  # (N, 3) exp(log scale), before the triangle's scale
+    rotations: Tensor  # (N, 4) unit
+    opacities: Tensor  # (N,)
+    sh: Tensor  # (N, 16, 3)
+    default_camera: Camera
+    timeline: FlameSequence | None = None
+    expression_range: tuple[float, float] = (-3.0, 3.0)
+
+    def __len__(self) -> int:
+        return self.xyz.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.xyz.device
+
+    def to(self, device) -> FlameBoundAvatar:
+        arrays = {name: getattr(self, name).to(device) for name in ("binding", "xyz", "scales", "rotations",
+                                                                    "opacities", "sh")}
+        return replace(self, head=self.head.to(device), **arrays)
+
+    def gaussians(self, params: FlameParams) -> Gaussians:
+        """The Gaussians of one frame, on the avatar's device, from parameters on any device."""
+        device = self.device
+        posed = pose_head(self.head, params.expression[None].to(device, torch.float32),
+                          params.pose[None].to(device, torch.float32),
+                          params.translation[None].to(device, torch.float32)).vertices[0]
+        centres, frames, sizes = triangle_frames(posed[self.head.faces])
+        frames, sizes = frames[self.binding], sizes[self.binding]
+        means = (frames @ (self.xyz * sizes[:, None])[..., None])[..., 0] + centres[self.binding]
+        turns = quaternion_multiply(matrix_to_quaternion(frames), self.rotations)
+        return Gaussians(means, self.opacities, None, turns, self.scales * sizes[:, None], sh=self.sh)
+
+
+def triangle_frames(triangles: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(F, 3, 3) triangles (their vertices v0, v1, v2 as stored) -> (F, 3) centres, (F, 3, 3) rotations whose
+    columns are the triangle's tangent a0 = v1 - v0, normal a1 = a0 x (v2 - v0) and a2 = -(a1 x a0), normalised;
+    (F,) scales: the mean of the edge |v1 - v0| and the height of v2 along a2."""
+    v0, v1, v2 = triangles.unbind(1)
+    a0 = _normalised(v1 - v0)
+    a1 = _normalised(torch.linalg.cross(a0, v2 - v0))
+    a2 = -_normalised(torch.linalg.cross(a1, a0))
+    sizes = ((v1 - v0).norm(dim=-1) + ((v2 - v0) * a2).sum(dim=-1).abs()) / 2
+    return triangles.mean(dim=1), torch.stack([a0, a1, a2], dim=-1), sizes
+
+
+def _normalised(x: Tensor) -> Tensor:
+    return x / (x * x).sum(dim=-1, keepdim=True).clamp(min=1e-20).sqrt()
+
+
+FLAME_PARAMS = "flame_param.npz"
+TIMELINE_FPS = 25.0  # GaussianAvatars' viewer plays an avatar's frames at this rate
+VIEW_FOV_DEGREES = 20.0  # its viewer's vertical field of view, the camera 1 unit in front of the head
+
+
+def load_flame_bound_avatar(ply: Path, flame: Path, size: int = 512) -> FlameBoundAvatar:
+    """A GaussianAvatars avatar: its `point_cloud.ply`, the `flame_param.npz` beside it and the FLAME 2023 file
+    `flame` (through the safe unpickler). Raises AvatarError, one line naming the file and what to do."""
+    from avatar.flame_bound.teeth import with_teeth
+    from avatar.ply import gaussians_of, read_vertices
+    from models.head_model_file import HeadModelError, load_head_model
+
+    try:
+        vertices = read_vertices(ply)
+        local = gaussians_of(vertices)
+    except (OSError, ValueError) as err:
+        raise AvatarError(f"{' '.join(str(err).split())}") from None
+    if "binding_0" not in vertices.dtype.names:
+        raise AvatarError(f"{ply}: a 3D Gaussian Splatting PLY without GaussianAvatars' binding_0; it is not bound "
+                          "to a head, so it cannot be driven")
+    params_file = ply.parent / FLAME_PARAMS
+    try:
+        params = dict(np.load(params_file, allow_pickle=False))
+    except (OSError, ValueError) as err:
+        raise AvatarError(f"{params_file}: {' '.join(str(err).split())}; GaussianAvatars writes it beside "
+                          "point_cloud.ply") from None
+    try:
+        head = with_teeth(load_head_model(flame, num_shape=300, num_expressions=100))
+    except HeadModelError as err:
+        raise AvatarError(str(err)) from None
+    binding = torch.from_numpy(vertices["binding_0"].astype(np.int64))
+    if int(binding.max()) >= head.faces.shape[0] or int(binding.min()) < 0:
+        raise AvatarError(f"{ply}: binds Gaussians to triangle {int(binding.max())}, and FLAME with teeth from "
+                          f"{flame} has {head.faces.shape[0]}; give the FLAME file the avatar was trained with")
+    static = torch.from_numpy(params["static_offset"]).float()[0]
+    if static.shape != head.v_template.shape:
+        raise AvatarError(f"{params_file}: its static_offset covers {static.shape[0]} vertices, and FLAME with teeth "
+                          f"from {flame} has {head.v_template.shape[0]}; give the FLAME file the avatar was trained "
+                          "with")
+    head = head.with_shape(torch.from_numpy(params["shape"]).float())
+    head = replace(head, v_template=head.v_template + static)
+    focal = size / 2 / math.tan(math.radians(VIEW_FOV_DEGREES) / 2)
+    camera = Camera(size, size, focal, focal, (size - 1) / 2, (size - 1) / 2,
+                    torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 1], [0, 0, 0, 1]]))
+    return FlameBoundAvatar(head, binding, local.means, local.scales, local.quats, local.opacities, local.sh,
+                            camera, timeline_of(params))
+
+
+def timeline_of(params: dict[str, np.ndarray]) -> FlameSequence:
+    """A GaussianAvatars / VHAP flame_param.npz's frames as FLAME parameters: its dynamic parameters only."""
+    rows = [params[key] for key in ("rotation", "neck_pose", "jaw_pose")]
+    pose = np.stack([*rows, params["eyes_pose"][:, :3], params["eyes_pose"][:, 3:]], axis=1)  # (T, 5, 3)
+    return FlameSequence(torch.from_numpy(params["expr"]).float(), torch.from_numpy(pose).float(),
+                         torch.from_numpy(params["translation"]).float(),
+                         tuple(f"frame {k}" for k in range(pose.shape[0])))
