@@ -34,3 +34,20 @@ def test_every_frame_and_camera_is_what_the_original_hands_its_rasterizer():
                            torch.nn.functional.normalize(frame["rotations"], dim=1), frame["scales"])
         assert relative(gaussians.covariances(), theirs.covariances()) < 1e-5, where
         assert relative(gaussians.view_colors(frame["campos"]), frame["colors"]) < 1e-5, where
+
+
+@needs_fixture
+def test_the_fast_path_is_its_float64_reference():
+    """avatar.py (float32 torch, batched) against reference.py (the spec's maths in float64, a Gaussian at a
+    time), on a frame of the avatar's own timeline and on one with every joint turned."""
+    from avatar.flame_bound.reference import gaussians_reference
+
+    avatar = load_flame_bound_avatar(FIXTURE / "avatar" / "point_cloud.ply", FIXTURE / "flame" / "flame2023.pkl")
+    turned = avatar.timeline.frame(2)
+    turned.pose += torch.tensor([[0.1, -0.2, 0.05], [0.2, 0.1, -0.1], [0.3, 0.02, 0.0], [0.05, 0.1, 0.0],
+                                 [-0.05, 0.1, 0.0]])
+    for params in (avatar.timeline.frame(4), turned):
+        fast, reference = avatar.gaussians(params), gaussians_reference(avatar, params)
+        assert relative(fast.means, torch.from_numpy(reference["means"])) < 1e-5
+        assert relative(fast.scales, torch.from_numpy(reference["scales"])) < 1e-5
+        assert relative(fast.covariances(), torch.from_numpy(reference["covariances"])) < 1e-5

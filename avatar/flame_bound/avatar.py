@@ -3,8 +3,8 @@
 Per frame (../shared/specs/gaussianavatars.md): the mesh is posed (FLAME's skinning, the subject's shape and static
 offset baked into the template at load), each triangle gives a frame (centre, rotation, scale), and each Gaussian
 is placed in its triangle's frame: mean = R xyz s + c, scales = exp(log scale) s, rotation = q_triangle x q. Its
-colour is spherical harmonics of degree 3, seen from the camera. `gaussians_reference` is the same in float64,
-written directly from the spec, for the tests.
+colour is spherical harmonics of degree 3, seen from the camera. reference.py is the same in float64, written
+directly from the spec; the tests compare the two, and both with what the original code computed.
 """
 from __future__ import annotations
 
