@@ -74,7 +74,7 @@ def load(settings: Settings):
     try:
         if settings.gem:
             return load_as_gem(settings)
-        return load_avatar(settings.checkpoint, data_folder=settings.data_folder)
+        return load_avatar(settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame)
     except AvatarError as err:
         raise UsageError(f"cannot load --checkpoint: {err}") from None
 
@@ -90,7 +90,7 @@ def load_as_gem(settings: Settings):
         if not demo_gem_path().is_file():
             print("livehead: building the demo avatar's GEM, once (a few seconds)", file=sys.stderr)
         return load_demo_gem()
-    avatar = load_avatar(settings.checkpoint, data_folder=settings.data_folder)
+    avatar = load_avatar(settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame)
     if isinstance(avatar, GemAvatar):
         return avatar
     print("livehead: building a GEM of this avatar (python -m avatar.gem build --checkpoint ... saves one)",
@@ -115,11 +115,13 @@ def on_renderer_device(avatar, settings: Settings, gpu: str = "cuda"):
 
 
 def save_avatar_file(settings: Settings) -> None:
-    from avatar import save_avatar
+    from avatar import AvatarError, save_avatar
 
     avatar = load(settings)
     try:
         save_avatar(avatar, settings.save_avatar)
+    except AvatarError as err:
+        raise UsageError(f"--save-avatar: {err}") from None
     except OSError as err:
         raise UsageError(f"cannot write --save-avatar {settings.save_avatar}: {err.strerror or err}; choose a "
                          "folder that exists and that you can write to") from None

@@ -43,12 +43,15 @@ class Avatar(Protocol):
     def to(self, device) -> Avatar: ...  # a copy that poses on `device`; its head model stays on the CPU
 
 
-def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLike | None = None) -> Avatar:
+def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLike | None = None,
+                flame: str | PathLike | None = None) -> Avatar:
     """The avatar at `path`, or the embedded demo avatar when `path` is None.
 
-    `path`: a livehead `.npz`, or a MonoGaussianAvatar experiment: its `train` folder, its `checkpoints` folder
-    or a `ModelParameters/*.pth`. `data_folder` replaces the experiment config's `dataset.data_folder` (needed
-    when the dataset has moved since training). Raises AvatarError with a one-line message.
+    `path`: a livehead `.npz`; a MonoGaussianAvatar experiment: its `train` folder, its `checkpoints` folder
+    or a `ModelParameters/*.pth`; an original GEM `.ptk`; a GaussianAvatars `point_cloud.ply` (or its folder)
+    with `flame_param.npz` beside it, driven by the FLAME 2023 file `flame` (None: where a GaussianAvatars
+    checkout keeps it, in a folder above). `data_folder` replaces the experiment config's `dataset.data_folder`
+    (needed when the dataset has moved since training). Raises AvatarError with a one-line message.
     """
     if path is None:
         from avatar.demo import load_demo_avatar
@@ -59,6 +62,11 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
         raise AvatarError(f"{path}: no such file or folder")
     if path.suffix == ".npz":
         return _load_npz_avatar(path)
+    if path.suffix == ".ply" or (path / "point_cloud.ply").is_file():
+        from avatar.flame_bound.avatar import find_flame, load_flame_bound_avatar
+
+        ply = path if path.suffix == ".ply" else path / "point_cloud.ply"
+        return load_flame_bound_avatar(ply, Path(flame) if flame is not None else find_flame(ply))
     if path.suffix == ".ptk":  # an original GEM eigen model (with its refined basis and track when found)
         from avatar.gem.avatar import GemAvatar
 
@@ -68,8 +76,9 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
         from avatar.point.experiment import open_experiment
 
         return PointAvatar.from_experiment(open_experiment(path, data_folder))
-    raise AvatarError(f"{path}: not an avatar livehead can load (give an .npz written by livehead, or a "
-                      "MonoGaussianAvatar experiment folder or ModelParameters .pth)")
+    raise AvatarError(f"{path}: not an avatar livehead can load (give an .npz written by livehead, a "
+                      "MonoGaussianAvatar experiment folder or ModelParameters .pth, an original GEM .ptk or a "
+                      "GaussianAvatars point_cloud.ply)")
 
 
 def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
@@ -86,7 +95,8 @@ def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
     elif isinstance(avatar, GemAvatar):
         save_gem(avatar, path)
     else:
-        raise TypeError(f"cannot save a {type(avatar).__name__}")
+        raise AvatarError(f"a {type(avatar).__name__} cannot be saved as a livehead avatar file yet; open it from "
+                          "its own files")
 
 
 def _load_npz_avatar(path: Path) -> Avatar:

@@ -1,7 +1,9 @@
 """GaussianAvatars' avatars (avatar/flame_bound): the fixture written by the original code reproduced frame by
 frame, as its render() hands the rasterizer the Gaussians (../shared/specs/gaussianavatars.md)."""
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,3 +53,41 @@ def test_the_fast_path_is_its_float64_reference():
         assert relative(fast.means, torch.from_numpy(reference["means"])) < 1e-5
         assert relative(fast.scales, torch.from_numpy(reference["scales"])) < 1e-5
         assert relative(fast.covariances(), torch.from_numpy(reference["covariances"])) < 1e-5
+
+
+def write_ply(path: Path, vertices: np.ndarray) -> Path:
+    header = "".join(["ply\n", "format binary_little_endian 1.0\n", f"element vertex {len(vertices)}\n",
+                      *(f"property float {name}\n" for name in vertices.dtype.names), "end_header\n"])
+    path.write_bytes(header.encode("ascii") + vertices.astype([(n, "<f4") for n in vertices.dtype.names]).tobytes())
+    return path
+
+
+@needs_fixture
+def test_what_cannot_drive_a_gaussianavatars_avatar_is_one_line(tmp_path):
+    """A wrong FLAME file, a PLY without binding, a binding beyond the face count, no flame_param.npz, no FLAME
+    where a checkout keeps it: one line each, exit status 2."""
+    from avatar.ply import read_vertices
+    from tests.test_headless import assert_one_line_error, launch
+
+    flame, vertices = FIXTURE / "flame" / "flame2023.pkl", read_vertices(FIXTURE / "avatar" / "point_cloud.ply")
+
+    def refused(ply: Path, flame: Path | None, *words: str) -> None:
+        output = tmp_path / "x.mp4"
+        extra = ["--flame", str(flame)] if flame is not None else []
+        assert_one_line_error(launch("--checkpoint", str(ply), *extra, "--headless", "--frames", "2", "--size", "32",
+                                     "--output", str(output)), *words)
+        assert not output.exists()
+
+    avatar = tmp_path / "avatar"
+    avatar.mkdir()
+    shutil.copy(FIXTURE / "avatar" / "flame_param.npz", avatar)
+    unbound = write_ply(avatar / "plain.ply", vertices[[n for n in vertices.dtype.names if n != "binding_0"]])
+    refused(unbound, flame, "plain.ply", "without GaussianAvatars' binding_0")
+    beyond = vertices.copy()
+    beyond["binding_0"][7] = 10042 + 168  # FLAME's triangles and the teeth's: one past the last
+    refused(write_ply(avatar / "beyond.ply", beyond), flame, "beyond.ply", "triangle 10210", "has 10210")
+    refused(write_ply(avatar / "bound.ply", vertices), FIXTURE / "avatar" / "flame_param.npz", "flame_param.npz")
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    refused(write_ply(lonely / "point_cloud.ply", vertices), flame, "flame_param.npz", "beside point_cloud.ply")
+    refused(avatar / "bound.ply", None, "bound.ply", "--flame PATH/flame2023.pkl")

@@ -38,6 +38,7 @@ class Settings:
 
     checkpoint: Path | None  # the avatar file or experiment; None: the embedded demo avatar
     data_folder: Path | None  # a MonoGaussianAvatar dataset that moved since training
+    flame: Path | None  # FLAME 2023 for a GaussianAvatars avatar; None: where its checkout keeps it
     save_avatar: Path | None  # write the avatar to this .npz, then quit
     gem: bool  # the avatar as a GEM
     renderer: str  # one of RENDERERS
@@ -83,11 +84,15 @@ def build_parser(defaults: dict, epilog: str = "") -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", metavar="PATH", help="the avatar: a MonoGaussianAvatar experiment (its "
                         "train folder, its checkpoints folder or a ModelParameters/*.pth), an original GEM eigen "
                         "model (GAUSSIAN_PCA_*/ID.ptk or ID_parts.ptk; its refined basis is taken from the "
-                        "regressor's model.pth when found) or an .npz written by livehead" + default("checkpoint")
+                        "regressor's model.pth when found), a GaussianAvatars point_cloud.ply (flame_param.npz "
+                        "beside it) or an .npz written by livehead" + default("checkpoint")
                         + " (the embedded demo avatar)")
     parser.add_argument("--data-folder", metavar="DIR", help="a MonoGaussianAvatar dataset's folder (holding "
                         "SUBJECT/SUBJECT/SPLIT/flame_params.json), when it is no longer where the experiment's "
                         "runconf.conf says")
+    parser.add_argument("--flame", metavar="FILE.pkl", help="FLAME 2023 (flame2023.pkl) for a GaussianAvatars "
+                        "avatar (--checkpoint .../point_cloud.ply)" + default("flame") + " (where a GaussianAvatars "
+                        "checkout keeps it: flame_model/assets/flame/ in a folder above the avatar)")
     parser.add_argument("--save-avatar", metavar="FILE.npz", type=Path, help="write the loaded avatar to one "
                         "livehead file (loads in under a second, needs no dataset), then quit")
     parser.add_argument("--gem", action=switch, help="show the avatar as a GEM (Gaussian eigen model): every frame "
@@ -188,7 +193,7 @@ def _checked(config: dict, given: dict) -> Settings:
         if config[key] not in choices:
             raise UsageError(f"{key} {config[key]!r}: choose one of {', '.join(choices)}")
     path = {key: None if config[key] is None else Path(str(config[key]))
-            for key in ("checkpoint", "data_folder", "video", "params", "record_dir")}
+            for key in ("checkpoint", "data_folder", "flame", "video", "params", "record_dir")}
     video, headless, save_avatar = path["video"], given.get("headless", False), given.get("save_avatar")
     screenshot = given.get("screenshot")
     headless = headless or (video is not None and video.is_dir())  # a folder of videos opens no window
@@ -215,7 +220,8 @@ def _checked(config: dict, given: dict) -> Settings:
     if window and not (record_dir.is_dir() and os.access(record_dir, os.W_OK)):
         raise UsageError(f"--record-dir {record_dir}: choose a folder that exists and that you can write to")
     return Settings(
-        checkpoint=path["checkpoint"], data_folder=path["data_folder"], save_avatar=save_avatar, gem=config["gem"],
+        checkpoint=path["checkpoint"], data_folder=path["data_folder"], flame=path["flame"], save_avatar=save_avatar,
+        gem=config["gem"],
         renderer=config["renderer"], fp16=config["fp16"], width=width, height=height,
         background=parse_colour(config["background"]), headless=headless, output=output,
         output_is_folder=text.endswith(("/", os.sep)), frames=positive_whole("--frames", config["frames"]),

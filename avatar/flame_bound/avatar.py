@@ -87,6 +87,19 @@ TIMELINE_FPS = 25.0  # GaussianAvatars' viewer plays an avatar's frames at this 
 VIEW_FOV_DEGREES = 20.0  # its viewer's vertical field of view, the camera 1 unit in front of the head
 
 
+CHECKOUT_FLAME = Path("flame_model") / "assets" / "flame" / "flame2023.pkl"  # where a GaussianAvatars checkout keeps it
+
+
+def find_flame(ply: Path) -> Path:
+    """FLAME 2023 where a GaussianAvatars checkout keeps it, in the folders above the avatar; AvatarError if not
+    found."""
+    for folder in ply.resolve().parents:
+        if (folder / CHECKOUT_FLAME).is_file():
+            return folder / CHECKOUT_FLAME
+    raise AvatarError(f"{ply}: a GaussianAvatars avatar, driven by FLAME 2023 with teeth, and no {CHECKOUT_FLAME} in "
+                      "the folders above it; give the FLAME file it was trained with: --flame PATH/flame2023.pkl")
+
+
 def load_flame_bound_avatar(ply: Path, flame: Path, size: int = 512) -> FlameBoundAvatar:
     """A GaussianAvatars avatar: its `point_cloud.ply`, the `flame_param.npz` beside it and the FLAME 2023 file
     `flame` (through the safe unpickler). Raises AvatarError, one line naming the file and what to do."""
