@@ -1,5 +1,6 @@
 """GaussianAvatars' avatars (avatar/flame_bound): the fixture written by the original code reproduced frame by
 frame, as its render() hands the rasterizer the Gaussians (../shared/specs/gaussianavatars.md)."""
+import json
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import torch
 
 from avatar.flame_bound.avatar import load_flame_bound_avatar
 from avatar.gaussians import Gaussians
+from tests.test_app import display  # noqa: F401 - the Xvfb fixture
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gaussianavatars"
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="../shared/fixtures/gaussianavatars is absent")
@@ -91,3 +93,42 @@ def test_what_cannot_drive_a_gaussianavatars_avatar_is_one_line(tmp_path):
     lonely.mkdir()
     refused(write_ply(lonely / "point_cloud.ply", vertices), flame, "flame_param.npz", "beside point_cloud.ply")
     refused(avatar / "bound.ply", None, "bound.ply", "--flame PATH/flame2023.pkl")
+
+
+FACES = FIXTURE.parent / "faces"
+
+
+@needs_fixture
+def test_a_face_video_drives_it_headless_keeping_every_frame_at_its_rate(tmp_path):
+    """--video with the fixture avatar: tracked through its FLAME's landmark embedding (beside the FLAME file, as
+    in a GaussianAvatars checkout), every frame at the video's exact rate."""
+    from tests.test_headless import launch
+    from tests.test_reenact import read_video
+
+    output = tmp_path / "driven.mp4"
+    result = launch("--checkpoint", str(FIXTURE / "avatar" / "point_cloud.ply"), "--flame",
+                    str(FIXTURE / "flame" / "flame2023.pkl"), "--video", str(FACES / "pyfeat_single_face.mp4"),
+                    "--output", str(output), "--headless", "--size", "32")
+    assert result.returncode == 0, result.stderr
+    info, frames = read_video(output)
+    assert len(frames) == 72 and info["rate"] == 30 and info["audio"] == ["mp3"]
+    report = json.loads((tmp_path / "driven.report.json").read_text())
+    assert report["frames"] == 72 and report["frames_without_face"] == []
+
+
+@needs_fixture
+def test_a_face_drives_it_live_in_the_window(display, tmp_path):  # noqa: F811
+    """The window's screenshot is taken only once the live source (a face video as the camera) drives the avatar:
+    exit status 0 says it did."""
+    from PIL import Image
+
+    from tests.test_app import run
+    from viewer.panel import LIVE_WIDTH
+
+    shot = tmp_path / "live.png"
+    run(["launch.py", "--checkpoint", str(FIXTURE / "avatar" / "point_cloud.ply"), "--flame",
+         str(FIXTURE / "flame" / "flame2023.pkl"), "--webcam", str(FACES / "pyfeat_single_face.mp4"), "--screenshot",
+         str(shot), "--size", "128"], display)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    image = pixels[:128, LIVE_WIDTH:LIVE_WIDTH + 128]
+    assert (255 - image).mean() > 10  # the avatar covers the white background

@@ -9,6 +9,7 @@ directly from the spec; the tests compare the two, and both with what the origin
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from torch import Tensor
 from avatar.gaussians import Gaussians
 from models.camera import Camera
 from models.errors import AvatarError
-from models.head_model import HeadModel, pose_head
+from models.head_model import HeadModel, LandmarkEmbedding, pose_head
 from models.params import FlameParams, FlameSequence
 from models.rotation import matrix_to_quaternion, quaternion_multiply
+from models.safe_pickle import safe_load
 
 
 @dataclass
@@ -83,6 +85,7 @@ def _normalised(x: Tensor) -> Tensor:
 
 
 FLAME_PARAMS = "flame_param.npz"
+LANDMARKS = "landmark_embedding_with_eyes.npy"  # beside flame2023.pkl in a GaussianAvatars checkout
 TIMELINE_FPS = 25.0  # GaussianAvatars' viewer plays an avatar's frames at this rate
 VIEW_FOV_DEGREES = 20.0  # its viewer's vertical field of view, the camera 1 unit in front of the head
 
@@ -135,7 +138,8 @@ def load_flame_bound_avatar(ply: Path, flame: Path, size: int = 512) -> FlameBou
                           f"from {flame} has {head.v_template.shape[0]}; give the FLAME file the avatar was trained "
                           "with")
     head = head.with_shape(torch.from_numpy(params["shape"]).float())
-    head = replace(head, v_template=head.v_template + static)
+    landmarks = landmark_embedding(flame.parent / LANDMARKS)
+    head = replace(head, v_template=head.v_template + static, landmarks=landmarks)
     focal = size / 2 / math.tan(math.radians(VIEW_FOV_DEGREES) / 2)
     camera = Camera(size, size, focal, focal, (size - 1) / 2, (size - 1) / 2,
                     torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 1], [0, 0, 0, 1]]))
@@ -150,3 +154,30 @@ def timeline_of(params: dict[str, np.ndarray]) -> FlameSequence:
     return FlameSequence(torch.from_numpy(params["expr"]).float(), torch.from_numpy(pose).float(),
                          torch.from_numpy(params["translation"]).float(),
                          tuple(f"frame {k}" for k in range(pose.shape[0])))
+
+
+def landmark_embedding(path: Path) -> dict[str, LandmarkEmbedding]:
+    """FLAME's landmarks from GaussianAvatars' `landmark_embedding_with_eyes.npy` (a pickled dict in an .npy, read
+    through the restricted unpickler), as the tracker takes them: the 68 iBUG points ("flame68": the first 68 of
+    its 70 `full` ones, the eyes after), the 51 inner ones ("flame51": 17..67 of those) and the jaw contour per yaw
+    ("flame_contour"); none where the file is absent (the tracker then says what it lacks)."""
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)  # the header of a 0-d object array; the pickle follows
+            (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(file)
+            table = safe_load(file)
+        table = table.item() if isinstance(table, np.ndarray) else table
+        full_faces, full_bary = np.asarray(table["full_lmk_faces_idx"])[0], np.asarray(table["full_lmk_bary_coords"])[0]
+        contour = LandmarkEmbedding(torch.from_numpy(np.asarray(table["dynamic_lmk_faces_idx"]).astype(np.int64)),
+                                    torch.from_numpy(np.asarray(table["dynamic_lmk_bary_coords"])).float())
+    except (OSError, ValueError, KeyError, IndexError, pickle.UnpicklingError) as err:
+        raise AvatarError(f"{path}: not FLAME's landmark embedding ({' '.join(str(err).split())}); it comes with "
+                          "GaussianAvatars' flame_model/assets/flame") from None
+
+    def points(start: int, stop: int) -> LandmarkEmbedding:
+        return LandmarkEmbedding(torch.from_numpy(full_faces[start:stop].astype(np.int64)),
+                                 torch.from_numpy(full_bary[start:stop]).float())
+
+    return {"flame68": points(0, 68), "flame51": points(17, 68), "flame_contour": contour}
