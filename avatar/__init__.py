@@ -83,12 +83,16 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
 
 def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
     """Write `avatar` to one self-contained `.npz` that `load_avatar` reads back (in well under a second)."""
+    from avatar.flame_bound.avatar import FlameBoundAvatar
+    from avatar.flame_bound.file import save_flame_bound_avatar
     from avatar.gem.avatar import GemAvatar
     from avatar.gem.file import save_gem
     from avatar.point.avatar import PointAvatar, save_point_avatar
     from avatar.rigged import RiggedAvatar, save_rigged_avatar
 
-    if isinstance(avatar, PointAvatar):
+    if isinstance(avatar, FlameBoundAvatar):
+        save_flame_bound_avatar(avatar, path)
+    elif isinstance(avatar, PointAvatar):
         save_point_avatar(avatar, path)
     elif isinstance(avatar, RiggedAvatar):
         save_rigged_avatar(avatar, path)
@@ -114,6 +118,10 @@ def _load_npz_avatar(path: Path) -> Avatar:
             from avatar.gem.file import load_gem
 
             return load_gem(path, arrays)
+        if kind == "flame_bound":
+            from avatar.flame_bound.file import load_flame_bound_avatar_file
+
+            return load_flame_bound_avatar_file(path, arrays)
     except HeadModelError as err:
         raise AvatarError(str(err)) from err
     raise AvatarError(f"{path}: not a livehead avatar file (no known '{KIND_KEY}'); give an avatar file written "

@@ -132,3 +132,25 @@ def test_a_face_drives_it_live_in_the_window(display, tmp_path):  # noqa: F811
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     image = pixels[:128, LIVE_WIDTH:LIVE_WIDTH + 128]
     assert (255 - image).mean() > 10  # the avatar covers the white background
+
+
+@needs_fixture
+def test_saved_as_a_livehead_file_it_draws_the_same(tmp_path):
+    """--save-avatar writes it as one .npz (no FLAME file or flame_param.npz needed again): the same Gaussians for
+    every frame of its timeline, the same landmarks for the tracker."""
+    from avatar import load_avatar
+    from tests.test_headless import launch
+
+    saved = tmp_path / "ga.npz"
+    result = launch("--checkpoint", str(FIXTURE / "avatar" / "point_cloud.ply"), "--flame",
+                    str(FIXTURE / "flame" / "flame2023.pkl"), "--save-avatar", str(saved))
+    assert result.returncode == 0, result.stderr
+    original = load_flame_bound_avatar(FIXTURE / "avatar" / "point_cloud.ply", FIXTURE / "flame" / "flame2023.pkl")
+    reopened = load_avatar(saved)
+    assert type(reopened) is type(original) and len(reopened.timeline) == len(original.timeline)
+    assert set(reopened.head.landmarks) == {"flame68", "flame51", "flame_contour"}
+    for frame in range(len(original.timeline)):
+        ours, theirs = reopened.gaussians(reopened.timeline.frame(frame)), original.gaussians(
+            original.timeline.frame(frame))
+        assert torch.equal(ours.means, theirs.means) and torch.equal(ours.sh, theirs.sh)
+        assert torch.equal(ours.covariances(), theirs.covariances())
