@@ -72,11 +72,18 @@ def load(settings: Settings):
     from avatar import AvatarError, load_avatar
 
     try:
-        if settings.gem:
-            return load_as_gem(settings)
-        return load_avatar(settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame)
+        avatar = load_as_gem(settings) if settings.gem else load_avatar(
+            settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame)
     except AvatarError as err:
         raise UsageError(f"cannot load --checkpoint: {err}") from None
+    if settings.params is not None and settings.video is None:  # a motion: the avatar's timeline
+        from avatar.flame_bound.avatar import read_motion
+
+        try:
+            avatar.timeline = read_motion(settings.params, avatar.head.num_expressions)
+        except AvatarError as err:
+            raise UsageError(f"--params {err}") from None
+    return avatar
 
 
 def load_as_gem(settings: Settings):

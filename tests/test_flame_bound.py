@@ -154,3 +154,36 @@ def test_saved_as_a_livehead_file_it_draws_the_same(tmp_path):
             original.timeline.frame(frame))
         assert torch.equal(ours.means, theirs.means) and torch.equal(ours.sh, theirs.sh)
         assert torch.equal(ours.covariances(), theirs.covariances())
+
+
+@needs_fixture
+def test_another_flame_param_file_is_a_motion_for_its_timeline(tmp_path):
+    """--params without --video: another tracking's flame_param.npz drives the avatar's timeline with its dynamic
+    parameters only; the avatar keeps its own shape and static offset, as GaussianAvatars' viewer does."""
+    import launch
+
+    own = dict(np.load(FIXTURE / "avatar" / "flame_param.npz"))
+    generator = np.random.default_rng(7)
+    motion = {key: value.copy() for key, value in own.items()}
+    motion["expr"] = np.concatenate([own["expr"], own["expr"][::-1]]) * 1.5  # 10 frames, other expressions
+    for key in ("rotation", "neck_pose", "jaw_pose", "eyes_pose", "translation"):
+        motion[key] = np.concatenate([own[key], own[key]]) + generator.normal(0, 0.05, (10, own[key].shape[1]))
+    motion["shape"] = generator.normal(0, 1, own["shape"].shape).astype(np.float32)  # someone else's
+    motion["static_offset"] = own["static_offset"] + 0.01
+    np.savez(tmp_path / "motion.npz", **motion)
+
+    arguments = ["--checkpoint", str(FIXTURE / "avatar" / "point_cloud.ply"), "--flame",
+                 str(FIXTURE / "flame" / "flame2023.pkl")]
+    avatar = launch.load(launch.settings_from([*arguments, "--params", str(tmp_path / "motion.npz")]))
+    original = launch.load(launch.settings_from(arguments))
+    assert len(avatar.timeline) == 10 and torch.allclose(avatar.timeline.expression, torch.from_numpy(motion["expr"]))
+    # Frame 7 of the motion, given to the avatar as it is: the same Gaussians (the motion's shape is not used).
+    frame = avatar.timeline.frame(7)
+    assert torch.equal(avatar.gaussians(frame).means, original.gaussians(frame).means)
+    assert torch.allclose(frame.pose[3:].flatten(), torch.from_numpy(motion["eyes_pose"][7]).float())
+
+    np.savez(tmp_path / "other.npz", expr=np.zeros((3, 50), np.float32), rotation=np.zeros((3, 3), np.float32),
+             neck_pose=np.zeros((3, 3), np.float32), jaw_pose=np.zeros((3, 3), np.float32),
+             eyes_pose=np.zeros((3, 6), np.float32), translation=np.zeros((3, 3), np.float32))
+    with pytest.raises(launch.UsageError, match="50 expression coefficients, and this avatar has 100"):
+        launch.load(launch.settings_from([*arguments, "--params", str(tmp_path / "other.npz")]))

@@ -129,8 +129,10 @@ def build_parser(defaults: dict, epilog: str = "") -> argparse.ArgumentParser:
                          ".mov .avi .mkv .webm) into the folder --output, resuming where an interrupted run "
                          "stopped. Writes OUT.tracked.npz and OUT.flame_params.json (IMavatar) beside the output, "
                          "and OUT.report.json with the video")
-    reenact.add_argument("--params", metavar="FILE.npz", help="replay this tracking (OUT.tracked.npz of an earlier "
-                         "run, or python -m tracking --output) instead of tracking the video again")
+    reenact.add_argument("--params", metavar="FILE.npz", help="with --video: replay this tracking (OUT.tracked.npz of "
+                         "an earlier run, or python -m tracking --output) instead of tracking the video again; "
+                         "without: a GaussianAvatars / VHAP flame_param.npz as a motion, the avatar's timeline in the "
+                         "window (its expressions, joints and translation; shape and offsets stay the avatar's)")
     reenact.add_argument("--neutral-frame", type=int, metavar="N", help="the video frame whose face counts as the "
                          "driver's rest face (0 is the first)" + default("neutral_frame")
                          + " (estimated from the whole video)")

@@ -147,6 +147,22 @@ def load_flame_bound_avatar(ply: Path, flame: Path, size: int = 512) -> FlameBou
                             camera, timeline_of(params))
 
 
+def read_motion(path: Path, num_expressions: int) -> FlameSequence:
+    """Another GaussianAvatars / VHAP flame_param.npz as a motion: its dynamic parameters only, as the original
+    viewer takes them (the avatar keeps its own shape and static offset). AvatarError, one line, if it is not one
+    or does not fit an avatar of `num_expressions` coefficients."""
+    try:
+        params = dict(np.load(path, allow_pickle=False))
+        motion = timeline_of(params)
+    except (OSError, ValueError, KeyError) as err:
+        raise AvatarError(f"{path}: not a GaussianAvatars / VHAP flame_param.npz ({' '.join(str(err).split())})"
+                          ) from None
+    if motion.expression.shape[1] != num_expressions:
+        raise AvatarError(f"{path}: {motion.expression.shape[1]} expression coefficients, and this avatar has "
+                          f"{num_expressions}; a motion drives a GaussianAvatars avatar")
+    return motion
+
+
 def timeline_of(params: dict[str, np.ndarray]) -> FlameSequence:
     """A GaussianAvatars / VHAP flame_param.npz's frames as FLAME parameters: its dynamic parameters only."""
     rows = [params[key] for key in ("rotation", "neck_pose", "jaw_pose")]
