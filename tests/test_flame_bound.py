@@ -187,3 +187,16 @@ def test_another_flame_param_file_is_a_motion_for_its_timeline(tmp_path):
              eyes_pose=np.zeros((3, 6), np.float32), translation=np.zeros((3, 3), np.float32))
     with pytest.raises(launch.UsageError, match="50 expression coefficients, and this avatar has 100"):
         launch.load(launch.settings_from([*arguments, "--params", str(tmp_path / "other.npz")]))
+
+
+@needs_fixture
+def test_it_poses_on_another_device():
+    """`to(device)` as every kind has it, with torch's meta device standing in for a GPU: every field of the
+    Gaussians comes out there, at the CPU's shapes and types."""
+    avatar = load_flame_bound_avatar(FIXTURE / "avatar" / "point_cloud.ply", FIXTURE / "flame" / "flame2023.pkl")
+    params = avatar.timeline.frame(1)
+    on_cpu, on_meta = avatar.gaussians(params), avatar.to("meta").gaussians(params)
+    assert avatar.to("meta").device.type == "meta"
+    for name in ("means", "opacities", "quats", "scales", "sh"):
+        ours, theirs = getattr(on_meta, name), getattr(on_cpu, name)
+        assert ours.device.type == "meta" and ours.shape == theirs.shape and ours.dtype == theirs.dtype, name
