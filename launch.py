@@ -73,7 +73,8 @@ def load(settings: Settings):
 
     try:
         avatar = load_as_gem(settings) if settings.gem else load_avatar(
-            settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame)
+            settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame,
+            landmarks=settings.landmark_embedding)
     except AvatarError as err:
         raise UsageError(f"cannot load --checkpoint: {err}") from None
     if settings.params is not None and settings.video is None:  # a motion: the avatar's timeline
@@ -97,7 +98,8 @@ def load_as_gem(settings: Settings):
         if not demo_gem_path().is_file():
             print("livehead: building the demo avatar's GEM, once (a few seconds)", file=sys.stderr)
         return load_demo_gem()
-    avatar = load_avatar(settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame)
+    avatar = load_avatar(settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame,
+                         landmarks=settings.landmark_embedding)
     if isinstance(avatar, GemAvatar):
         return avatar
     print("livehead: building a GEM of this avatar (python -m avatar.gem build --checkpoint ... saves one)",

@@ -44,13 +44,14 @@ class Avatar(Protocol):
 
 
 def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLike | None = None,
-                flame: str | PathLike | None = None) -> Avatar:
+                flame: str | PathLike | None = None, landmarks: str | PathLike | None = None) -> Avatar:
     """The avatar at `path`, or the embedded demo avatar when `path` is None.
 
     `path`: a livehead `.npz`; a MonoGaussianAvatar experiment: its `train` folder, its `checkpoints` folder
     or a `ModelParameters/*.pth`; an original GEM `.ptk`; a GaussianAvatars `point_cloud.ply` (or its folder)
     with `flame_param.npz` beside it, driven by the FLAME 2023 file `flame` (None: where a GaussianAvatars
-    checkout keeps it, in a folder above). `data_folder` replaces the experiment config's `dataset.data_folder`
+    checkout keeps it, in a folder above) and tracked through the landmark embedding `landmarks` (None: the one
+    beside the FLAME file). `data_folder` replaces the experiment config's `dataset.data_folder`
     (needed when the dataset has moved since training). Raises AvatarError with a one-line message.
     """
     if path is None:
@@ -66,7 +67,8 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
         from avatar.flame_bound.avatar import find_flame, load_flame_bound_avatar
 
         ply = path if path.suffix == ".ply" else path / "point_cloud.ply"
-        return load_flame_bound_avatar(ply, Path(flame) if flame is not None else find_flame(ply))
+        return load_flame_bound_avatar(ply, Path(flame) if flame is not None else find_flame(ply),
+                                       Path(landmarks) if landmarks is not None else None)
     if path.suffix == ".ptk":  # an original GEM eigen model (with its refined basis and track when found)
         from avatar.gem.avatar import GemAvatar
 

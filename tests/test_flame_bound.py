@@ -200,3 +200,22 @@ def test_it_poses_on_another_device():
     for name in ("means", "opacities", "quats", "scales", "sh"):
         ours, theirs = getattr(on_meta, name), getattr(on_cpu, name)
         assert ours.device.type == "meta" and ours.shape == theirs.shape and ours.dtype == theirs.dtype, name
+
+
+@needs_fixture
+def test_the_landmark_embedding_can_be_named_where_it_is_not_beside_the_flame_file(tmp_path):
+    """Without the embedding beside the FLAME file, the avatar opens but cannot be tracked (one line);
+    --landmark-embedding names it."""
+    import launch
+    from tests.test_headless import assert_one_line_error, launch as run_launch
+
+    alone = tmp_path / "flame"
+    alone.mkdir()
+    shutil.copy(FIXTURE / "flame" / "flame2023.pkl", alone)
+    arguments = ["--checkpoint", str(FIXTURE / "avatar" / "point_cloud.ply"), "--flame", str(alone / "flame2023.pkl")]
+    assert launch.load(launch.settings_from(arguments)).head.landmarks == {}
+    assert_one_line_error(run_launch(*arguments, "--video", str(FACES / "pyfeat_single_face.mp4"), "--headless",
+                                     "--size", "32", "--output", str(tmp_path / "x.mp4")), "landmark embedding")
+    named = launch.load(launch.settings_from(
+        [*arguments, "--landmark-embedding", str(FIXTURE / "flame" / "landmark_embedding_with_eyes.npy")]))
+    assert set(named.head.landmarks) == {"flame68", "flame51", "flame_contour"}

@@ -39,6 +39,7 @@ class Settings:
     checkpoint: Path | None  # the avatar file or experiment; None: the embedded demo avatar
     data_folder: Path | None  # a MonoGaussianAvatar dataset that moved since training
     flame: Path | None  # FLAME 2023 for a GaussianAvatars avatar; None: where its checkout keeps it
+    landmark_embedding: Path | None  # FLAME's landmarks for tracking it; None: beside the FLAME file
     save_avatar: Path | None  # write the avatar to this .npz, then quit
     gem: bool  # the avatar as a GEM
     renderer: str  # one of RENDERERS
@@ -93,6 +94,9 @@ def build_parser(defaults: dict, epilog: str = "") -> argparse.ArgumentParser:
     parser.add_argument("--flame", metavar="FILE.pkl", help="FLAME 2023 (flame2023.pkl) for a GaussianAvatars "
                         "avatar (--checkpoint .../point_cloud.ply)" + default("flame") + " (where a GaussianAvatars "
                         "checkout keeps it: flame_model/assets/flame/ in a folder above the avatar)")
+    parser.add_argument("--landmark-embedding", metavar="FILE.npy", help="FLAME's landmark_embedding_with_eyes.npy, "
+                        "for tracking a face onto a GaussianAvatars avatar" + default("landmark_embedding")
+                        + " (the one beside the FLAME file)")
     parser.add_argument("--save-avatar", metavar="FILE.npz", type=Path, help="write the loaded avatar to one "
                         "livehead file (loads in under a second, needs no dataset), then quit")
     parser.add_argument("--gem", action=switch, help="show the avatar as a GEM (Gaussian eigen model): every frame "
@@ -195,7 +199,7 @@ def _checked(config: dict, given: dict) -> Settings:
         if config[key] not in choices:
             raise UsageError(f"{key} {config[key]!r}: choose one of {', '.join(choices)}")
     path = {key: None if config[key] is None else Path(str(config[key]))
-            for key in ("checkpoint", "data_folder", "flame", "video", "params", "record_dir")}
+            for key in ("checkpoint", "data_folder", "flame", "landmark_embedding", "video", "params", "record_dir")}
     video, headless, save_avatar = path["video"], given.get("headless", False), given.get("save_avatar")
     screenshot = given.get("screenshot")
     headless = headless or (video is not None and video.is_dir())  # a folder of videos opens no window
@@ -222,7 +226,8 @@ def _checked(config: dict, given: dict) -> Settings:
     if window and not (record_dir.is_dir() and os.access(record_dir, os.W_OK)):
         raise UsageError(f"--record-dir {record_dir}: choose a folder that exists and that you can write to")
     return Settings(
-        checkpoint=path["checkpoint"], data_folder=path["data_folder"], flame=path["flame"], save_avatar=save_avatar,
+        checkpoint=path["checkpoint"], data_folder=path["data_folder"], flame=path["flame"],
+        landmark_embedding=path["landmark_embedding"], save_avatar=save_avatar,
         gem=config["gem"],
         renderer=config["renderer"], fp16=config["fp16"], width=width, height=height,
         background=parse_colour(config["background"]), headless=headless, output=output,

@@ -103,9 +103,12 @@ def find_flame(ply: Path) -> Path:
                       "the folders above it; give the FLAME file it was trained with: --flame PATH/flame2023.pkl")
 
 
-def load_flame_bound_avatar(ply: Path, flame: Path, size: int = 512) -> FlameBoundAvatar:
+def load_flame_bound_avatar(ply: Path, flame: Path, landmarks: Path | None = None, size: int = 512
+                            ) -> FlameBoundAvatar:
     """A GaussianAvatars avatar: its `point_cloud.ply`, the `flame_param.npz` beside it and the FLAME 2023 file
-    `flame` (through the safe unpickler). Raises AvatarError, one line naming the file and what to do."""
+    `flame` (through the safe unpickler); FLAME's landmark embedding for tracking from `landmarks` (None: the
+    landmark_embedding_with_eyes.npy beside `flame`, if there). Raises AvatarError, one line naming the file and
+    what to do."""
     from avatar.flame_bound.teeth import with_teeth
     from avatar.ply import gaussians_of, read_vertices
     from models.head_model_file import HeadModelError, load_head_model
@@ -138,8 +141,10 @@ def load_flame_bound_avatar(ply: Path, flame: Path, size: int = 512) -> FlameBou
                           f"from {flame} has {head.v_template.shape[0]}; give the FLAME file the avatar was trained "
                           "with")
     head = head.with_shape(torch.from_numpy(params["shape"]).float())
-    landmarks = landmark_embedding(flame.parent / LANDMARKS)
-    head = replace(head, v_template=head.v_template + static, landmarks=landmarks)
+    if landmarks is not None and not landmarks.is_file():
+        raise AvatarError(f"{landmarks}: no such file; give FLAME's landmark_embedding_with_eyes.npy")
+    embedding = landmark_embedding(landmarks if landmarks is not None else flame.parent / LANDMARKS)
+    head = replace(head, v_template=head.v_template + static, landmarks=embedding)
     focal = size / 2 / math.tan(math.radians(VIEW_FOV_DEGREES) / 2)
     camera = Camera(size, size, focal, focal, (size - 1) / 2, (size - 1) / 2,
                     torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 1], [0, 0, 0, 1]]))
