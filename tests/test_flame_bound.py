@@ -2,6 +2,8 @@
 frame, as its render() hands the rasterizer the Gaussians (../shared/specs/gaussianavatars.md)."""
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ from avatar.flame_bound.avatar import load_flame_bound_avatar
 from avatar.gaussians import Gaussians
 from tests.test_app import display  # noqa: F401 - the Xvfb fixture
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gaussianavatars"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT.parent / "shared" / "fixtures" / "gaussianavatars"
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="../shared/fixtures/gaussianavatars is absent")
 
 
@@ -219,3 +222,32 @@ def test_the_landmark_embedding_can_be_named_where_it_is_not_beside_the_flame_fi
     named = launch.load(launch.settings_from(
         [*arguments, "--landmark-embedding", str(FIXTURE / "flame" / "landmark_embedding_with_eyes.npy")]))
     assert set(named.head.landmarks) == {"flame68", "flame51", "flame_contour"}
+
+
+@needs_fixture
+def test_a_gem_built_from_it_keeps_its_spherical_harmonics(tmp_path):
+    """python -m avatar.gem build on its livehead file (--save-avatar first: no FLAME file needed then): the GEM's
+    Gaussians follow the avatar's, and carry its spherical harmonics, through the GEM's own file too."""
+    from avatar import load_avatar
+    from avatar.gem.avatar import GemAvatar
+    from tests.test_headless import launch
+
+    saved, gem_file = tmp_path / "ga.npz", tmp_path / "ga_gem.npz"
+    assert launch("--checkpoint", str(FIXTURE / "avatar" / "point_cloud.ply"), "--flame",
+                  str(FIXTURE / "flame" / "flame2023.pkl"), "--save-avatar", str(saved)).returncode == 0
+    built = subprocess.run([sys.executable, "-m", "avatar.gem", "build", "--checkpoint", str(saved), "--output",
+                            str(gem_file), "--components", "geometry=24,opacity=4,scales=8,rotation=16", "--samples",
+                            "48"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert built.returncode == 0, built.stderr
+    avatar, gem = load_avatar(saved), load_avatar(gem_file)
+    assert isinstance(gem, GemAvatar) and gem.model.colors.shape == (2000, 16, 3)
+    params = avatar.timeline.frame(3)
+    ours, theirs = gem.gaussians(params), avatar.gaussians(params)
+    size = (theirs.means.max(dim=0).values - theirs.means.min(dim=0).values).norm()
+    # One part ("full", without --regions): the GEM keeps the avatar's order of Gaussians.
+    assert (ours.means - theirs.means).norm(dim=1).mean() < 0.05 * size
+    assert torch.equal(ours.sh, theirs.sh)
+    with pytest.raises(ValueError, match="spherical harmonics"):
+        from avatar.gem.file import save_original_gem
+
+        save_original_gem(gem.model, tmp_path / "gem.ptk")

@@ -100,8 +100,9 @@ class GemAvatar:
         if params.eigen is not None:
             coefficients = coefficients + params.eigen.to(self.device, torch.float32)
         g = eigen_gaussians(self.model, coefficients, self.root_transform(params), self.frozen_gaussians)
-        return Gaussians(means=g.means, opacities=g.opacities, colors=self.model.colors, quats=g.quats,
-                         scales=g.scales)
+        colors = self.model.colors  # fixed, or spherical harmonics (a GEM of a GaussianAvatars avatar)
+        return Gaussians(means=g.means, opacities=g.opacities, colors=colors if colors.ndim == 2 else None,
+                         quats=g.quats, scales=g.scales, sh=colors if colors.ndim == 3 else None)
 
 
 def frontal_camera(means: Tensor, size: int = 512, distance: float = 1.1, fill: float = 0.8) -> Camera:

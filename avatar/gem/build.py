@@ -134,7 +134,7 @@ def sampled_attributes(avatar: Avatar, params: FlameSequence, progress: bool = T
         values["rotation"][s], values["scales"][s] = aligned_decomposition(gaussians.covariances(), rest_quats)
         values["geometry"][s] = gaussians.means
         values["opacity"][s, :, 0] = gaussians.opacities
-    return values, rest.colors.clone()
+    return values, (rest.colors if rest.sh is None else rest.sh).clone()
 
 
 def aligned_decomposition(covariances: Tensor, rest_quats: Tensor) -> tuple[Tensor, Tensor]:

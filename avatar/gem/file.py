@@ -113,7 +113,8 @@ def load_gem(path: str | PathLike, arrays: dict[str, np.ndarray] | None = None) 
     tex_map = tensor("gem/tex_map", (n,), torch.int64)
     if n and not 0 <= int(tex_map.min()) <= int(tex_map.max()) < head.v_template.shape[0]:
         raise AvatarError(f"{path}: gem/tex_map refers to vertices the head model does not have; {WHAT_TO_DO}")
-    model = GemModel(parts, bases, tensor("gem/colors", (n, 3)), tex_map)
+    colors = tensor("gem/colors", (n, 16, 3) if arrays["gem/colors"].ndim == 3 else (n, 3))  # SH, or RGB
+    model = GemModel(parts, bases, colors, tex_map)
     frozen = tensor("gem/frozen_gaussians", (n,), torch.bool) if "gem/frozen_gaussians" in arrays else None
     low, high = tensor("gem/expression_range", (2,)).tolist()
     neck_joint = tensor("gem/neck_joint", (3,)) if "gem/neck_joint" in arrays else None
@@ -162,6 +163,9 @@ def save_original_gem(model: GemModel, path: str | PathLike, track: Tensor | Non
     `load_original_gem` or `load_avatar`."""
     from avatar.gem.original_files import coefficients_file_of
 
+    if model.colors.ndim != 2:
+        raise ValueError("the original's .ptk holds fixed colours, and this GEM's are spherical harmonics; keep "
+                         "its livehead .npz")
     path = Path(path)
     parts, sizes = model.parts, model.part_sizes
     offsets = np.cumsum((0,) + sizes)

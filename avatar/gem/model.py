@@ -49,7 +49,7 @@ class GemModel:
 
     parts: tuple[str, ...]
     bases: dict[str, tuple[EigenBasis, ...]]  # attribute -> one basis per part, in `parts` order
-    colors: Tensor  # (N, 3) RGB in [0, 1], parts concatenated in `parts` order
+    colors: Tensor  # (N, 3) RGB in [0, 1], or (N, 16, 3) spherical harmonics; parts concatenated in `parts` order
     tex_map: Tensor  # (N,) int64: the head-model vertex nearest each Gaussian
     rest: dict[str, Tensor] = field(init=False, repr=False)  # attribute -> (N, C) the mean avatar, parts concatenated
 
