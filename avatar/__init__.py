@@ -64,9 +64,11 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
     if path.suffix == ".npz":
         return _load_npz_avatar(path)
     if path.suffix == ".ply" or (path / "point_cloud.ply").is_file():
-        from avatar.flame_bound.avatar import find_flame, load_flame_bound_avatar
+        from avatar.flame_bound.avatar import FLAME_PARAMS, find_flame, load_flame_bound_avatar
 
         ply = path if path.suffix == ".ply" else path / "point_cloud.ply"
+        if not (_is_bound(ply) or (ply.parent / FLAME_PARAMS).is_file() or flame is not None):
+            return _load_static_ply(ply)  # a plain 3DGS PLY: nothing drives it
         return load_flame_bound_avatar(ply, Path(flame) if flame is not None else find_flame(ply),
                                        Path(landmarks) if landmarks is not None else None)
     if path.suffix == ".ptk":  # an original GEM eigen model (with its refined basis and track when found)
@@ -103,6 +105,26 @@ def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
     else:
         raise AvatarError(f"a {type(avatar).__name__} cannot be saved as a livehead avatar file yet; open it from "
                           "its own files")
+
+
+def _is_bound(ply: Path) -> bool:
+    """Whether the PLY's Gaussians ride a mesh (GaussianAvatars' binding_0), from its header alone."""
+    from avatar.ply import vertex_properties
+
+    try:
+        return "binding_0" in vertex_properties(ply)
+    except (OSError, ValueError) as err:
+        raise AvatarError(" ".join(str(err).split())) from None
+
+
+def _load_static_ply(path: Path) -> Avatar:
+    from avatar.ply import load_3dgs_ply
+    from avatar.static import StaticAvatar
+
+    try:
+        return StaticAvatar.of(load_3dgs_ply(path))
+    except (OSError, ValueError) as err:
+        raise AvatarError(" ".join(str(err).split())) from None
 
 
 def _load_npz_avatar(path: Path) -> Avatar:

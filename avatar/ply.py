@@ -89,6 +89,14 @@ def load_3dgs_ply(path: str | PathLike) -> Gaussians:
     return gaussians_of(read_vertices(path))
 
 
+def vertex_properties(path: str | PathLike) -> list[str]:
+    """The names of a PLY's vertex properties, from its header alone."""
+    path = Path(path)
+    with open(path, "rb") as file:
+        elements, _ = _read_header(path, file)
+    return [prop for name, _, properties in elements if name == "vertex" for prop, _ in properties]
+
+
 def read_vertices(path: str | PathLike) -> np.ndarray:
     """The `vertex` element of a 3DGS PLY, a structured array of its properties (3DGS's, and any others, such as
     GaussianAvatars' `binding_0`); a one-line ValueError for a file that is not one."""

@@ -52,3 +52,25 @@ def test_spherical_harmonics_survive_a_ply(tmp_path):
     back = load_3dgs_ply(tmp_path / "sh.ply")
     assert back.colors is None and torch.allclose(back.sh, gaussians.sh, atol=1e-6)
     assert torch.allclose(back.view_colors(camera.position), gaussians.view_colors(camera.position), atol=1e-5)
+
+
+def test_a_plain_3dgs_ply_opens_as_an_avatar_that_nothing_moves(tmp_path):
+    """No binding and no flame_param.npz beside it: a static avatar, its Gaussians as the file holds them (the
+    spherical harmonics too) whatever the parameters, framed by its default view; the sweep renders it."""
+    from avatar import load_avatar
+    from avatar.static import StaticAvatar
+    from models.params import FlameParams
+    from tests.test_headless import launch, read_video
+
+    gaussians, _ = with_sh(6)
+    save_3dgs_ply(tmp_path / "scene.ply", gaussians)
+    avatar = load_avatar(tmp_path / "scene.ply")
+    assert isinstance(avatar, StaticAvatar) and avatar.head.num_expressions == 0
+    opened = avatar.gaussians(FlameParams.neutral(0))
+    assert torch.allclose(opened.means, gaussians.means) and torch.allclose(opened.sh, gaussians.sh, atol=1e-6)
+    image = rasterize(opened, avatar.default_camera, backend="cpu")
+    assert image.alpha.mean() > 0.05  # the default view sees the Gaussians
+    result = launch("--checkpoint", str(tmp_path / "scene.ply"), "--headless", "--frames", "3", "--size", "32",
+                    "--output", str(tmp_path / "scene.mp4"))
+    assert result.returncode == 0, result.stderr
+    assert len(read_video(tmp_path / "scene.mp4")[1]) == 3
