@@ -13,6 +13,7 @@ track header (`upright` applies it), and a photo's EXIF orientation is applied b
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import os
 import re
@@ -111,12 +112,18 @@ class VideoFileSource(FrameSource):
         audio = self._container.streams.audio
         self.audio: str | None = audio[0].codec_context.codec.canonical_name if audio else None
         self.frame_count = self._stream.frames or None  # 0 when the container does not say
-        width, height = self._stream.codec_context.width, self._stream.codec_context.height
-        self.size = (height, width) if _stored_rotation(self.path) % 180 else (width, height)  # as shown
+        self._stored_size = (self._stream.codec_context.width, self._stream.codec_context.height)
         self.decode_errors = 0  # packets that failed to decode so far
         if start > 0:
             self._container.seek(round(start / self._stream.time_base), stream=self._stream, backward=True)
         self._frames = self._decode()
+
+    @functools.cached_property
+    def size(self) -> tuple[int, int]:
+        """(width, height) as shown: a quarter turn of the display matrix swaps them. Read when first asked for
+        (it decodes the first frame apart), not for every pass from a `start`."""
+        width, height = self._stored_size
+        return (height, width) if _stored_rotation(self.path) % 180 else (width, height)
 
     def __iter__(self) -> Iterator[Frame]:
         return self._frames

@@ -44,7 +44,7 @@ class VideoFrames:
         self._detected: set[int] = set(self.landmarks)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # least recently used first
         self._keep = PREFETCH + 2  # frames in the cache at most: set from the first frame's size
-        self._size = (2, 2)  # (width, height) of the frames, once the video is open
+        self._size: tuple[int, int] | None = None  # (width, height) of the frames, once the video is open
         self._asked = 0  # the frame last asked for
         self._closed = False
         self._changed = threading.Condition()
@@ -112,7 +112,7 @@ class VideoFrames:
                     if source is not None:
                         source.close()
                     source = VideoFileSource(self.path, start=float(times[keyframe] * time_base) if times else 0.0)
-                    self._size = source.size
+                    self._size = self._size or source.size
                     frames, position = iter(source), keyframe
                 frame = next(frames, None)
                 if frame is None:  # the end: the frame asked for will not come
