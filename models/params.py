@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -39,6 +40,15 @@ class FlameSequence:
 
     def __len__(self) -> int:
         return self.expression.shape[0]
+
+    def to_arrays(self, prefix: str = "timeline/") -> dict[str, np.ndarray]:
+        """The sequence as named arrays, for an avatar file: `prefix` + expression, pose, translation, names (and
+        eigen where there is one)."""
+        arrays = {f"{prefix}{key}": getattr(self, key).numpy() for key in ("expression", "pose", "translation")}
+        arrays[f"{prefix}names"] = np.array(self.names, dtype=str)
+        if self.eigen is not None:
+            arrays[f"{prefix}eigen"] = self.eigen.numpy()
+        return arrays
 
     def frame(self, index: int) -> FlameParams:
         eigen = None if self.eigen is None else self.eigen[index].clone()

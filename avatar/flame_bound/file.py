@@ -25,8 +25,7 @@ def save_flame_bound_avatar(avatar: FlameBoundAvatar, path) -> None:
     arrays = head_model_arrays(avatar.head) | avatar.default_camera.to_arrays()
     arrays |= {f"gaussians/{key}": getattr(avatar, key).cpu().numpy() for key in GAUSSIAN_KEYS}
     if avatar.timeline is not None:
-        arrays |= {f"timeline/{key}": getattr(avatar.timeline, key).numpy() for key in TIMELINE_KEYS}
-        arrays["timeline/names"] = np.array(avatar.timeline.names, dtype=str)
+        arrays |= avatar.timeline.to_arrays()
     arrays[KIND_KEY] = np.array(KIND)
     save_npz(path, arrays)
 

@@ -57,11 +57,7 @@ def save_gem(avatar: GemAvatar, path: str | PathLike) -> None:
     elif avatar.mapper is not None:
         raise TypeError(f"cannot save a GEM whose mapper is a {type(avatar.mapper).__name__} (only EigenMapper)")
     if avatar.timeline is not None:
-        timeline = avatar.timeline
-        arrays |= {f"timeline/{key}": getattr(timeline, key).numpy() for key in ("expression", "pose", "translation")}
-        arrays["timeline/names"] = np.array(timeline.names, dtype=str)
-        if timeline.eigen is not None:
-            arrays["timeline/eigen"] = timeline.eigen.numpy()
+        arrays |= avatar.timeline.to_arrays()
     with replaced_atomically(path) as temporary:
         save_npz(temporary, arrays, compress=False)  # float arrays barely compress, and it must load fast
 
