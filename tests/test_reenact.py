@@ -21,6 +21,7 @@ import pytest
 
 from tests.test_headless import assert_one_line_error, launch, locked
 from tests.test_sources import write_turned_clip
+from tests.test_video_frames import with_noise
 from viewer.reenact import Job, ReenactOptions, reenact
 from viewer.settings import settings_from
 from viewer.video import Mp4Writer
@@ -224,11 +225,7 @@ def test_undecodable_frames_still_give_output_frames(avatar, talking_clip, tmp_p
     the source panel black) and the report lists them. As PNGs, into a folder."""
     from tracking.sources import open_source
 
-    data = bytearray(talking_clip.read_bytes())
-    middle = len(data) // 2
-    data[middle:middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(data)
+    damaged = with_noise(talking_clip, tmp_path / "damaged.mp4", 2000, seed=0)
     with open_source(damaged) as source:
         decoded = list(source)
     missing = [frame.index for frame in decoded if frame.image is None]

