@@ -13,6 +13,7 @@ import cv2
 from avatar.demo import DEMO_AVATAR_PATH
 from avatar.rigged import save_rigged_avatar
 from scripts.demo_avatar.build import build_demo_avatar
+from scripts.demo_avatar.likeness import likeness
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
     avatar = build_demo_avatar(photo)
     save_rigged_avatar(avatar, args.output)
     print(f"wrote {args.output}: {len(avatar.opacities)} Gaussians, {len(avatar.head.v_template)} vertices, "
-          f"{args.output.stat().st_size / 1e6:.1f} MB")
+          f"{args.output.stat().st_size / 1e6:.1f} MB; at neutral, laid onto the photo: {likeness(avatar, photo)}")
 
 
 if __name__ == "__main__":

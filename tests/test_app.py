@@ -1,5 +1,6 @@
 """The window, drawn for real under Xvfb (each run in its own process: dearpygui aborts a process it fails in)."""
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from avatar import load_avatar
 from viewer.app import IMAGE_LEFT
 from viewer.file_actions import RECORD_FPS
 from viewer.panel import FEED_SIZE, PADDING, PANEL_WIDTH
@@ -80,7 +82,8 @@ DRIVE = textwrap.dedent("""
     from pathlib import Path
     import dearpygui.dearpygui as dpg
     from avatar import load_avatar
-    from viewer.app import IMAGE_LEFT, PANEL_WIDTH, ViewerApp
+    from avatar import load_avatar
+from viewer.app import IMAGE_LEFT, PANEL_WIDTH, ViewerApp
 
     out = Path(sys.argv[1])
     app = ViewerApp(load_avatar(), 192, 192, (255, 255, 255), "auto")
@@ -688,8 +691,10 @@ def test_record_screenshot_presets_export_and_render_settings(display, tmp_path)
     assert depth[60:120, 40:120, 0].std() > 0.05  # depth varies over the face
     assert alpha[80, 80, 0] > 0.95
     assert images["blue"][2, 2].tolist() == pytest.approx([0, 0, 1], abs=0.01)
-    covered = lambda image: (np.abs(image - [0, 0, 1]).max(axis=-1) > 0.1).mean()  # noqa: E731
-    assert covered(images["narrow"]) > 2 * covered(images["blue"])  # half the field of view: a bigger head
+    width = lambda image: (np.abs(image[80] - [0, 0, 1]).max(axis=-1) > 0.1).sum()  # noqa: E731  # the middle row
+    assert width(images["narrow"]) > 1.6 * width(images["blue"])  # half the field of view: a head twice as wide
     assert np.allclose(images["reset"], images["blue"])
-    assert result["fov"] == pytest.approx(21.79, abs=0.05)  # the demo's own camera again
+    demo_camera = load_avatar().default_camera
+    assert result["fov"] == pytest.approx(math.degrees(2 * math.atan(demo_camera.height / 2 / demo_camera.fy)),
+                                          abs=0.05)  # the demo's own camera again
     assert "missing.json" in result["message"]  # a failed file action is a message, not a crash

@@ -124,7 +124,7 @@ def test_load_avatar_errors_name_the_file(tmp_path):
         load_avatar(tmp_path / "other.npz")
 
 
-@pytest.mark.parametrize("yaw_degrees", [0, -20, 20])
+@pytest.mark.parametrize("yaw_degrees", [0, -25, 25, -45, 45])
 def test_mediapipe_finds_a_face_in_the_render(demo, detector, yaw_degrees):
     faces = detector.detect(render(demo, params(demo, yaw=math.radians(yaw_degrees))))
     assert len(faces) == 1

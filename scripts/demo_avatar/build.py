@@ -1,29 +1,57 @@
 """Build the embedded demo avatar from a face photo: head model (mesh, rig, blendshapes) + Gaussians on it."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
+from avatar.gaussians import Gaussians
+from avatar.rasterizer import rasterize
 from avatar.rigged import RiggedAvatar
 from models.camera import Camera
 from models.head_model import HeadModel, LandmarkEmbedding
-from scripts.demo_avatar.appearance import Photo, colours
+from models.params import FlameParams
+from scripts.demo_avatar.appearance import Samples, colours
+from scripts.demo_avatar.bust import MARGIN
 from scripts.demo_avatar.expressions import blendshape, expressions
-from scripts.demo_avatar.face import face_from_photo
+from scripts.demo_avatar.face import Face, face_from_photo
 from scripts.demo_avatar.head import NECK_BOTTOM, build_head
-from scripts.demo_avatar.surfels import strand_covariances, surfels
+from scripts.demo_avatar.portrait import Portrait, seen_by, similarity
+from scripts.demo_avatar.surfels import surfels
+from tracking.face_mesh import FaceMeshDetector
 
 SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013,
-           "skull": 0.0055, "neck": 0.0055, "mouth": 0.004, "tongue": 0.003, "socket": 0.0025}  # metres apart
+           "head_front": 0.003, "head_back": 0.008, "neck": 0.012, "bust": 0.0045, "bust_edge": 0.008,
+           "bust_back": 0.012,
+           "mouth": 0.004, "tongue": 0.003, "socket": 0.0025}  # metres apart
 OPACITY = 0.97
 CROWN = np.array([0.0, 0.14, -0.07])  # where the hair falls from
 IDENTITY_SCALE = 0.1  # identity components: 10% wider / taller / deeper per unit
+SEEN_DEPTH = 0.012  # metres: a point this near the surface the camera sees first is seen too
 
 
 def build_demo_avatar(photo: np.ndarray, seed: int = 0) -> RiggedAvatar:
     """(H, W, 3) uint8 RGB photo of one face -> the demo avatar."""
     face = face_from_photo(photo)
-    head = build_head(face)
+    portrait = Portrait(photo, face)
+    first = _build(face, portrait, seed)
+    # MediaPipe finds the rendered face a pixel or so away from where its mesh's landmarks are (the mesh is made
+    # symmetric; the detector reads the whole face). The rest of the photo is laid around the face where it is
+    # found, as a viewer sees it: built again with that mapping, the face itself unchanged.
+    with torch.no_grad():
+        render = rasterize(first.gaussians(FlameParams.neutral(first.head.num_expressions)), first.default_camera,
+                           backend="cpu").image
+    with FaceMeshDetector(static_images=True) as detector:
+        found = detector.detect((render.clamp(0, 1) * 255).round().byte().numpy())
+    if len(found) != 1:
+        raise RuntimeError(f"expected the avatar's face in its render, found {len(found)} faces")
+    portrait.to_photo = similarity(found[0][:, :2], face.pixels)
+    return _build(face, portrait, seed)
+
+
+def _build(face: Face, portrait: Portrait, seed: int) -> RiggedAvatar:
+    head = build_head(face, portrait)
     vertices, triangles, parts = np.array(head.vertices), np.array(head.triangles), np.array(head.parts)
 
     named = expressions(face)
@@ -49,32 +77,51 @@ def build_demo_avatar(photo: np.ndarray, seed: int = 0) -> RiggedAvatar:
     )
 
     gaussian_faces, gaussian_bary, covars = surfels(vertices, triangles, np.array([SPACING[p] for p in parts]))
-    corners = vertices[triangles[gaussian_faces]]  # (N, 3, 3)
-    means = np.einsum("nk,nkc->nc", gaussian_bary, corners)
-    normals = np.einsum("nk,nkc->nc", gaussian_bary, _vertex_normals(vertices, triangles)[triangles[gaussian_faces]])
+    corners = triangles[gaussian_faces]  # (N, 3) vertex ids
+    means = np.einsum("nk,nkc->nc", gaussian_bary, vertices[corners])
+    vertex_normals = _vertex_normals(vertices, triangles)
+    normals = np.einsum("nk,nkc->nc", gaussian_bary, vertex_normals[corners])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)  # smooth shading normals
-    hair_cover = np.zeros(len(vertices))
-    hair_cover[list(head.hair)] = list(head.hair.values())
-    hair = hair_cover[triangles[gaussian_faces]].mean(axis=1)
     gaussian_parts = parts[gaussian_faces]
-    # Where the photo saw each face Gaussian: its triangle's landmarks in the photo, interpolated.
-    on_face = gaussian_parts == "face"
-    face_pixels = np.zeros((len(means), 2))
-    face_pixels[on_face] = np.einsum("nk,nkc->nc", gaussian_bary[on_face],
-                                     face.pixels[triangles[gaussian_faces[on_face]]])
-    is_hair = (gaussian_parts == "skull") & (hair > 0.5)
-    covars[is_hair] = strand_covariances(means[is_hair], normals[is_hair], SPACING["skull"], CROWN)
-    rgb = colours(Photo(photo, face), gaussian_parts, means, normals, face_pixels, hair, CROWN,
-                  np.random.default_rng(seed))
 
-    opacities = np.full(len(means), OPACITY)
+    vertex_opacity = np.ones(len(vertices))
+    vertex_opacity[list(head.opacity)] = list(head.opacity.values())
+    opacities = OPACITY * np.einsum("nk,nk->n", gaussian_bary, vertex_opacity[corners])
     neck = gaussian_parts == "neck"
     opacities[neck] *= np.clip((means[neck, 1] - NECK_BOTTOM) / 0.04, 0.02, 1)  # the neck fades out at its base
 
-    camera = Camera.look_at(eye=(0.0, -0.04, 0.95), target=(0.0, -0.04, -0.04), up=(0.0, 1.0, 0.0),
-                            width=512, height=512, fx=1330.0)
+    # Where the photo shows each vertex and Gaussian: on the face as its landmarks say, elsewhere as the camera does.
+    vertex_pixels = portrait.project(vertices)
+    vertex_pixels[:478] = face.pixels
+    pixels = portrait.project(means)
+    on_face = gaussian_parts == "face"
+    pixels[on_face] = np.einsum("nk,nkc->nc", gaussian_bary[on_face], vertex_pixels[corners[on_face]])
+    seen = _seen_by_camera(portrait.camera, Gaussians(
+        as_tensor(means), as_tensor(opacities), colors=torch.zeros(len(means), 3), covars=as_tensor(covars)),
+        [vertices, means])
+    rgb = colours(portrait, Samples(vertices, vertex_normals, vertex_pixels, seen[0]), triangles,
+                  Samples(means, normals, pixels, seen[1]), gaussian_parts, corners, gaussian_bary, CROWN,
+                  np.random.default_rng(seed))
     return RiggedAvatar.bind(model, torch.from_numpy(gaussian_faces), as_tensor(means), as_tensor(covars),
-                             as_tensor(opacities), as_tensor(rgb), camera)
+                             as_tensor(opacities), as_tensor(rgb), portrait.camera)
+
+
+def _seen_by_camera(camera: Camera, gaussians: Gaussians, points: list[np.ndarray]) -> list[np.ndarray]:
+    """Of each (n, 3) array of rest points, which the camera sees: no surface of the rest Gaussians lies more than
+    SEEN_DEPTH in front of them, on a canvas that reaches as far beyond the camera's view as the bust does."""
+    wide = replace(camera, width=camera.width + 2 * MARGIN, height=camera.height + 2 * MARGIN,
+                   cx=camera.cx + MARGIN, cy=camera.cy + MARGIN)
+    render = rasterize(gaussians, wide, backend="cpu")
+    nearest = (render.depth / render.alpha.clamp(min=1e-6)).numpy()  # the depth the camera sees first
+    found = []
+    for rest in points:
+        pixels, depth = seen_by(wide, rest)
+        column, row = np.round(pixels).astype(int).T
+        on_canvas = (column >= 0) & (column < wide.width) & (row >= 0) & (row < wide.height)
+        seen = np.zeros(len(rest), bool)
+        seen[on_canvas] = depth[on_canvas] <= nearest[row[on_canvas], column[on_canvas]] + SEEN_DEPTH
+        found.append(seen)
+    return found
 
 
 def _vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:

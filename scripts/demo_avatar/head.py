@@ -1,4 +1,5 @@
-"""The demo head's mesh and rig: the photo's face, eyeballs, mouth, a procedural skull with hair, and a neck.
+"""The demo head's mesh and rig: the photo's face, eyeballs, mouth, the rest of the head out to the photo's
+silhouette, and a neck.
 
 All in metres in the face's frame (origin between the irises, x to the subject's left, y up, z out of the face).
 Each part is a list of triangles with a part name; vertices 0-477 are mediapipe's landmarks, in its order.
@@ -9,11 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.params import GLOBAL, JAW, LEFT_EYE, NECK, RIGHT_EYE
 from scripts.demo_avatar import mesh
+from scripts.demo_avatar.bust import Bust, build_bust
 from scripts.demo_avatar.face import EYE_OPENING, FACE_OVAL, IRIS, LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, \
     UPPER_LID, Face
+from scripts.demo_avatar.portrait import Portrait
 
-GLOBAL, NECK, JAW, LEFT_EYE, RIGHT_EYE = range(5)
 EYE_JOINT = {"left": LEFT_EYE, "right": RIGHT_EYE}
 
 EYEBALL_RADIUS = 0.012
@@ -22,6 +25,10 @@ SKULL_RADII = np.array([0.074, 0.10, 0.092])
 NECK_CENTRE_Z, NECK_RADII = -0.08, np.array([0.05, 0.056])
 NECK_TOP, NECK_BOTTOM, NECK_JOINT_Y = -0.065, -0.215, -0.075
 JAW_JOINT = np.array([0.0, -0.03, -0.055])  # near the jaw hinges, in front of the ears
+EAR, JAW_CORNER = 234, 172  # face outline landmarks (the subject's right) where the ear and the jaw's corner are
+WIDEST_BEHIND_OUTLINE = 0.015  # the head is widest at least this far behind the face outline
+HEAD_REACH = 2.0  # the photo's head outline is looked for up to this many skull heights from the skull's axis
+BACK_Z = -SKULL_RADII[2] - 0.012  # the back of the head (skull and hair), from SKULL_CENTRE
 
 
 @dataclass
@@ -32,7 +39,7 @@ class HeadMesh:
     parts: list = field(default_factory=list)  # part name per triangle
     joint_regressor: np.ndarray = field(default_factory=lambda: np.zeros((5, 0)))
     eyeball_centres: dict = field(default_factory=dict)
-    hair: dict = field(default_factory=dict)  # hair cover (0-1) of skull vertices
+    opacity: dict = field(default_factory=dict)  # opacity (0-1) of the vertices where the bust fades out
 
     def add(self, points, joint_weights) -> list[int]:
         """Append vertices (n, 3) with weights (5,) or (n, 5); returns their indices."""
@@ -56,7 +63,7 @@ def one_hot(joint: int) -> np.ndarray:
     return weights
 
 
-def build_head(face: Face) -> HeadMesh:
+def build_head(face: Face, portrait: Portrait) -> HeadMesh:
     head = HeadMesh()
     head.add(face.points[:468], one_hot(NECK))  # jaw weights are set once the whole face exists
     irises = {side: head.add(face.points[IRIS[side]], one_hot(EYE_JOINT[side])) for side in ("right", "left")}
@@ -68,8 +75,9 @@ def build_head(face: Face) -> HeadMesh:
     _add_mouth(head, face)
     _set_face_jaw_weights(head, face)
     oval_jaw = np.array([head.weights[i][JAW] for i in FACE_OVAL])
-    _add_skull(head, face, oval_jaw)
+    widest = _add_skull(head, face, oval_jaw, portrait.silhouette_radius)
     neck_ring, root_ring = _add_neck(head)
+    _add_bust(head, build_bust(portrait, portrait.camera_pixels(widest)))
     joint_rings["neck"], joint_rings["root"] = neck_ring, root_ring
     head.joint_regressor = _joint_regressor(head, joint_rings)
     _orient_outwards(head)
@@ -171,55 +179,71 @@ def _set_face_jaw_weights(head: HeadMesh, face: Face) -> None:
         head.weights[i] = (1 - jaw[i]) * one_hot(NECK) + jaw[i] * one_hot(JAW)
 
 
-def skull_radius(directions: np.ndarray) -> np.ndarray:
-    """Distance from SKULL_CENTRE to the skull ellipsoid along unit `directions` (n, 3)."""
-    return 1 / np.sqrt(((directions / SKULL_RADII) ** 2).sum(axis=-1))
+def skull_radius(azimuths: np.ndarray) -> np.ndarray:
+    """(n,) distance from the skull's axis to the skull's widest outline, seen from the front, at `azimuths`."""
+    return 1 / np.sqrt((np.cos(azimuths) / SKULL_RADII[0]) ** 2 + (np.sin(azimuths) / SKULL_RADII[1]) ** 2)
 
 
-def hair_cover(points: np.ndarray) -> np.ndarray:
-    """1 where hair grows (above the nape and the ears), fading to 0 below: a bob cut."""
-    return np.clip((points[:, 1] + 0.065) / 0.02, 0, 1)
-
-
-def hair_thickness(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """A bob: thin on the crown, full over the ears, a little fuller at the back."""
-    return hair_cover(points) * (0.012 + 0.024 * directions[:, 0] ** 2 + 0.008 * np.clip(-directions[:, 2], 0, 1))
-
-
-def _add_skull(head: HeadMesh, face: Face, oval_jaw: np.ndarray, rows: int = 22, meridians: int = 96) -> None:
-    """The back of the head: meridians that leave the face outline and run over the skull to a pole at the
-    back, easing from the outline onto the skull (plus hair where it grows)."""
+def _add_skull(head: HeadMesh, face: Face, oval_jaw: np.ndarray, silhouette_radius, front_rows: int = 10,
+               back_rows: int = 14, meridians: int = 96) -> np.ndarray:
+    """The rest of the head, from the face outline out to the photo's silhouette and round the back: meridians
+    that leave the face outline, reach their widest where the photo's hair (or ears, or hat) ends, and close at a
+    pole at the back. Under the chin, where the silhouette goes on into the neck, the skull's own outline.
+    Returns the widest ring (meridians, 3): the head's outline seen from the front."""
     oval = np.array([face.points[i] for i in FACE_OVAL]) - SKULL_CENTRE
     oval_azimuth = np.arctan2(oval[:, 1], oval[:, 0])  # around the face, seen from the front
     # Meridians evenly spaced around the face, starting on the outline between its vertices.
     azimuth = np.linspace(-np.pi, np.pi, meridians, endpoint=False)
-    outline = np.stack([np.interp(azimuth, oval_azimuth, oval[:, k], period=2 * np.pi) for k in range(3)], 1)
-    start_radius = np.linalg.norm(outline, axis=1)
-    start_polar = np.arccos(outline[:, 2] / start_radius)
+    outward = np.stack([np.cos(azimuth), np.sin(azimuth), np.zeros(meridians)], 1)
+    start = np.stack([np.interp(azimuth, oval_azimuth, oval[:, k], period=2 * np.pi) for k in range(3)], 1)
+    start_radius = np.einsum("nk,nk->n", start, outward)
+    start_aside = start - start_radius[:, None] * outward - start[:, 2:] * [0.0, 0.0, 1.0]  # off the meridian
     start_jaw = np.interp(azimuth, oval_azimuth, oval_jaw, period=2 * np.pi)
-    previous = None
-    for row in range(1, rows + 1):
-        t = row / rows
-        polar = start_polar + (np.pi - start_polar) * t
-        directions = np.stack([np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)], 1)
-        skull = SKULL_CENTRE + directions * skull_radius(directions)[:, None]
-        target = skull_radius(directions) + hair_thickness(skull, directions)
-        ease = np.clip(t / 0.3, 0, 1) ** 2 * (3 - 2 * np.clip(t / 0.3, 0, 1))
-        points = SKULL_CENTRE + directions * ((1 - ease) * start_radius + ease * target)[:, None]
-        # The skin under the chin follows the jaw near the chin, the rest the skull.
-        jaw = start_jaw * np.clip(1 - t / 0.35, 0, 1)
-        weights = (1 - jaw)[:, None] * one_hot(NECK) + jaw[:, None] * one_hot(JAW)
-        if row == rows:  # the pole
-            ring = head.add(points.mean(axis=0), one_hot(NECK))
-            head.add_triangles(mesh.fan(previous, ring[0]), "skull")
+
+    widest_z = np.minimum(0.0, start[:, 2] - WIDEST_BEHIND_OUTLINE)  # relative to SKULL_CENTRE
+    centres = SKULL_CENTRE + widest_z[:, None] * [0.0, 0.0, 1.0]
+    photo = silhouette_radius(centres, azimuth, largest=HEAD_REACH * SKULL_RADII[1])
+    # Down to the ears the photo's outline bounds the head; from the jaw's corners down the silhouette is the
+    # neck's, and the skull's own outline takes over.
+    ear, jaw_corner = (np.sin(np.arctan2(*(face.points[i] - SKULL_CENTRE)[[1, 0]])) for i in (EAR, JAW_CORNER))
+    above = np.clip((np.sin(azimuth) - jaw_corner) / (ear - jaw_corner), 0, 1)
+    widest = np.where(np.isnan(photo), skull_radius(azimuth), photo)
+    widest = above * widest + (1 - above) * skull_radius(azimuth)
+    widest = np.maximum(widest, start_radius + 0.002)
+    widest = (np.roll(widest, 1) + 2 * widest + np.roll(widest, -1)) / 4  # the segmentation's steps softened
+
+    rings = []
+    # Out from the face outline, turning to face sideways at the widest: a quarter ellipse per meridian, its rows
+    # equally far apart along it (where the ellipse is thin, under the chin, evenly spaced angles would crowd).
+    fine = np.linspace(0, np.pi / 2, 200)[:, None]
+    steps = np.hypot(np.diff((widest - start_radius) * np.sin(fine), axis=0),
+                     np.diff((start[:, 2] - widest_z) * np.cos(fine), axis=0))
+    along = np.concatenate([np.zeros((1, meridians)), np.cumsum(steps, axis=0)])
+    row_angles = np.stack([np.interp(np.linspace(0, along[-1, m], front_rows + 1)[1:], along[:, m], fine[:, 0])
+                           for m in range(meridians)], 1)  # (front_rows, meridians)
+    for s in row_angles:
+        radius = start_radius + (widest - start_radius) * np.sin(s)
+        z = widest_z + (start[:, 2] - widest_z) * np.cos(s)
+        rings.append(SKULL_CENTRE + radius[:, None] * outward + z[:, None] * [0.0, 0.0, 1.0]
+                     + (1 - np.sin(s))[:, None] * start_aside)
+    for row in range(1, back_rows):  # round the back to the pole
+        s = row / back_rows * np.pi / 2
+        z = widest_z + (BACK_Z - widest_z) * np.sin(s)
+        rings.append(SKULL_CENTRE + (widest * np.cos(s))[:, None] * outward + z[:, None] * [0.0, 0.0, 1.0])
+
+    previous = FACE_OVAL
+    for row, points in enumerate(rings):
+        jaw = start_jaw * np.clip(1 - row / (0.7 * front_rows), 0, 1)  # the skin under the chin follows the jaw
+        ring = head.add(points, (1 - jaw)[:, None] * one_hot(NECK) + jaw[:, None] * one_hot(JAW))
+        part = "head_front" if row < front_rows else "head_back"
+        if previous is FACE_OVAL:
+            head.add_triangles(mesh.merge_rings(FACE_OVAL, oval_azimuth, ring, azimuth), part)
         else:
-            ring = head.add(points, weights)
-            if previous is None:
-                head.add_triangles(mesh.merge_rings(FACE_OVAL, oval_azimuth, ring, azimuth), "skull")
-            else:
-                head.add_triangles(mesh.strip(previous, ring, closed=True), "skull")
-        head.hair.update(zip(ring, hair_cover(skull) if row < rows else [1.0]))
+            head.add_triangles(mesh.strip(previous, ring, closed=True), part)
         previous = ring
+    pole = head.add(SKULL_CENTRE + [0.0, 0.0, BACK_Z], one_hot(NECK))
+    head.add_triangles(mesh.fan(previous, pole[0]), "head_back")
+    return rings[front_rows - 1]
 
 
 def _add_neck(head: HeadMesh, rings: int = 16, count: int = 32) -> tuple[list[int], list[int]]:
@@ -241,6 +265,15 @@ def _add_neck(head: HeadMesh, rings: int = 16, count: int = 32) -> tuple[list[in
             neck_ring = ring
         previous = ring
     return neck_ring, previous
+
+
+def _add_bust(head: HeadMesh, bust: Bust) -> None:
+    """The bust rides the root: turning the head at the neck leaves it still."""
+    ids = np.array(head.add(bust.vertices, one_hot(GLOBAL)))
+    head.add_triangles(ids[bust.front[bust.in_view]], "bust")
+    head.add_triangles(ids[bust.front[~bust.in_view]], "bust_edge")
+    head.add_triangles(ids[bust.back], "bust_back")
+    head.opacity.update(zip(ids[bust.opacity < 1], bust.opacity[bust.opacity < 1]))
 
 
 def _joint_regressor(head: HeadMesh, rings: dict[str, list[int]]) -> np.ndarray:
@@ -265,7 +298,8 @@ def _orient_outwards(head: HeadMesh) -> None:
     vertices, triangles = np.array(head.vertices), np.array(head.triangles)
     a, b, c = (vertices[triangles[:, i]] for i in range(3))
     centroid, normal = (a + b + c) / 3, np.cross(b - a, c - a)
-    outwards = {"face": centroid - [0.0, 0.0, -0.08], "skull": centroid - SKULL_CENTRE,
+    outwards = {"face": centroid - [0.0, 0.0, -0.08], "head_front": centroid - SKULL_CENTRE,
+                "head_back": centroid - SKULL_CENTRE, "bust_back": np.tile([0.0, 0.0, -1.0], (len(centroid), 1)),
                 "neck": centroid * [1.0, 0.0, 1.0] - [0.0, 0.0, NECK_CENTRE_Z]}
     for side in ("left", "right"):
         outwards[f"eye_{side}"] = centroid - head.eyeball_centres[side]

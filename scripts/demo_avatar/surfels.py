@@ -45,14 +45,3 @@ def _covariance(a, b, c, k, spacing):
     across = (THICKNESS * spacing)[:, None, None] ** 2 * np.einsum("ni,nj->nij", normal, normal)
     return SPREAD * in_plane + across
 
-
-def strand_covariances(means: np.ndarray, normals: np.ndarray, spacing: float, crown: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) hair Gaussians: long along strands that fall from the `crown` over the surface, narrow across,
-    thin through it. Unlike sub-triangle shapes they ignore how the skull is meshed (whose meridians meet at
-    the back), so the hair shows no trace of it."""
-    along = means - crown
-    along -= normals * np.einsum("ni,ni->n", along, normals)[:, None]
-    along /= np.maximum(np.linalg.norm(along, axis=1, keepdims=True), 1e-12)
-    across = np.cross(normals, along)
-    return sum((sigma * spacing) ** 2 * np.einsum("ni,nj->nij", axis, axis)
-               for sigma, axis in ((1.0, along), (0.45, across), (THICKNESS, normals)))
