@@ -26,6 +26,7 @@ class Bust:
     back: np.ndarray  # (k, 3) triangles facing away, behind the front's in view
     in_view: np.ndarray  # (m,) bool: the front triangle is in the default camera's view
     opacity: np.ndarray  # (n,) 1 in and near the view, fading to 0 at the far edges
+    follow: np.ndarray  # (n,) 1 under the head's outline, falling to 0 a grid step beside it: how much it turns
 
 
 def build_bust(portrait: Portrait, head_outline: np.ndarray) -> Bust:
@@ -35,11 +36,12 @@ def build_bust(portrait: Portrait, head_outline: np.ndarray) -> Bust:
     size = (camera.width + 2 * MARGIN, camera.height + 2 * MARGIN)
     head = np.zeros(size[::-1], np.uint8)
     cv2.fillPoly(head, [np.round(head_outline - origin).astype(np.int32)], 1)
-    head = cv2.erode(head, np.ones((2 * UNDER_HEAD * STEP + 1,) * 2, np.uint8))
+    under_head = cv2.distanceTransform(head, cv2.DIST_L2, 5) / (UNDER_HEAD * STEP)  # 1: as far under as it goes
+    beside_head = cv2.distanceTransform(1 - head, cv2.DIST_L2, 5)
     person = portrait.person_seen(tuple(origin), size)
     widest = head_outline[[np.argmin(head_outline[:, 0]), np.argmax(head_outline[:, 0])], 1].max()
     below = np.arange(size[1])[:, None] > widest - origin[1]  # nothing beside the head above its widest
-    region = person & (head == 0) & below
+    region = person & (under_head < 1) & below
     # How far in from the silhouette, in metres at the outline's depth: the cushion's height. Under the head and
     # where the grid is cut (beyond the margins) the body goes on: no outline there.
     metres_per_pixel = (camera.world_to_camera[2, 3].item() - OUTLINE_Z) / camera.fx  # camera looks down -z
@@ -68,7 +70,9 @@ def build_bust(portrait: Portrait, head_outline: np.ndarray) -> Bust:
     opacity = np.clip(1 - (beyond - (MARGIN - FADE)) / FADE, 0, 1)
     corners = pixels[triangles]  # (m, 3, 2)
     in_view = ((corners >= 0) & (corners <= [camera.width - 1, camera.height - 1])).all(axis=2).any(axis=1)
-    return Bust(vertices, triangles, back_of[triangles[in_view]][:, [0, 2, 1]], in_view, opacity)
+    follow = np.clip(1 - beside_head[at[:, 1], at[:, 0]] / STEP, 0, 1)
+    return Bust(vertices, triangles, back_of[triangles[in_view]][:, [0, 2, 1]], in_view, opacity,
+                np.concatenate([follow, follow[~shared]]))
 
 
 def _onto_outline(region: np.ndarray, pixels: np.ndarray) -> np.ndarray:

@@ -268,8 +268,11 @@ def _add_neck(head: HeadMesh, rings: int = 16, count: int = 32) -> tuple[list[in
 
 
 def _add_bust(head: HeadMesh, bust: Bust) -> None:
-    """The bust rides the root: turning the head at the neck leaves it still."""
-    ids = np.array(head.add(bust.vertices, one_hot(GLOBAL)))
+    """The bust rides the root: turning the head at the neck leaves it still. Where it reaches in under the head's
+    outline it follows the head, hidden behind it, and a grid step beside the outline it blends into the still
+    rest."""
+    follow = bust.follow**2 * (3 - 2 * bust.follow)
+    ids = np.array(head.add(bust.vertices, follow[:, None] * one_hot(NECK) + (1 - follow)[:, None] * one_hot(GLOBAL)))
     head.add_triangles(ids[bust.front[bust.in_view]], "bust")
     head.add_triangles(ids[bust.front[~bust.in_view]], "bust_edge")
     head.add_triangles(ids[bust.back], "bust_back")
