@@ -42,14 +42,8 @@ def build_bust(portrait: Portrait, head_outline: np.ndarray) -> Bust:
     widest = head_outline[[np.argmin(head_outline[:, 0]), np.argmax(head_outline[:, 0])], 1].max()
     below = np.arange(size[1])[:, None] > widest - origin[1]  # nothing beside the head above its widest
     region = person & (under_head < 1) & below
-    # How far in from the silhouette, in metres at the outline's depth: the cushion's height. Under the head and
-    # where the grid is cut (beyond the margins) the body goes on: no outline there.
     metres_per_pixel = (camera.world_to_camera[2, 3].item() - OUTLINE_Z) / camera.fx  # camera looks down -z
-    pad = int(ROUNDNESS / metres_per_pixel) + 1
-    body = np.pad(person, pad, mode="edge").astype(np.uint8)
-    inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)[pad:-pad, pad:-pad]
-    inward = np.minimum(inside * metres_per_pixel, ROUNDNESS)
-    height = np.sqrt(ROUNDNESS**2 - (ROUNDNESS - inward) ** 2)
+    height = _cushion_height(person, metres_per_pixel)
 
     grid_pixels, triangles = _triangle_grid(region)
     rim = np.zeros(len(grid_pixels), bool)
@@ -73,6 +67,15 @@ def build_bust(portrait: Portrait, head_outline: np.ndarray) -> Bust:
     follow = np.clip(1 - beside_head[at[:, 1], at[:, 0]] / STEP, 0, 1)
     return Bust(vertices, triangles, back_of[triangles[in_view]][:, [0, 2, 1]], in_view, opacity,
                 np.concatenate([follow, follow[~shared]]))
+
+
+def _cushion_height(person: np.ndarray, metres_per_pixel: float) -> np.ndarray:
+    """(h, w) metres in front of the outline's plane: a quarter circle of ROUNDNESS in from the silhouette, flat
+    beyond. Under the head and where the grid is cut (beyond the margins) the body goes on: no outline there."""
+    pad = int(ROUNDNESS / metres_per_pixel) + 1
+    inside = cv2.distanceTransform(np.pad(person, pad, mode="edge").astype(np.uint8), cv2.DIST_L2, 5)
+    inward = np.minimum(inside[pad:-pad, pad:-pad] * metres_per_pixel, ROUNDNESS)
+    return np.sqrt(ROUNDNESS**2 - (ROUNDNESS - inward) ** 2)
 
 
 def _onto_outline(region: np.ndarray, pixels: np.ndarray) -> np.ndarray:

@@ -202,26 +202,11 @@ def _add_skull(head: HeadMesh, face: Face, oval_jaw: np.ndarray, silhouette_radi
 
     widest_z = np.minimum(0.0, start[:, 2] - WIDEST_BEHIND_OUTLINE)  # relative to SKULL_CENTRE
     centres = SKULL_CENTRE + widest_z[:, None] * [0.0, 0.0, 1.0]
-    photo = silhouette_radius(centres, azimuth, largest=HEAD_REACH * SKULL_RADII[1])
-    # Down to the ears the photo's outline bounds the head; from the jaw's corners down the silhouette is the
-    # neck's, and the skull's own outline takes over.
-    ear, jaw_corner = (np.sin(np.arctan2(*(face.points[i] - SKULL_CENTRE)[[1, 0]])) for i in (EAR, JAW_CORNER))
-    above = np.clip((np.sin(azimuth) - jaw_corner) / (ear - jaw_corner), 0, 1)
-    widest = np.where(np.isnan(photo), skull_radius(azimuth), photo)
-    widest = above * widest + (1 - above) * skull_radius(azimuth)
-    widest = np.maximum(widest, start_radius + 0.002)
-    widest = (np.roll(widest, 1) + 2 * widest + np.roll(widest, -1)) / 4  # the segmentation's steps softened
+    widest = np.maximum(_head_outline(face, azimuth, centres, silhouette_radius), start_radius + 0.002)
 
     rings = []
-    # Out from the face outline, turning to face sideways at the widest: a quarter ellipse per meridian, its rows
-    # equally far apart along it (where the ellipse is thin, under the chin, evenly spaced angles would crowd).
-    fine = np.linspace(0, np.pi / 2, 200)[:, None]
-    steps = np.hypot(np.diff((widest - start_radius) * np.sin(fine), axis=0),
-                     np.diff((start[:, 2] - widest_z) * np.cos(fine), axis=0))
-    along = np.concatenate([np.zeros((1, meridians)), np.cumsum(steps, axis=0)])
-    row_angles = np.stack([np.interp(np.linspace(0, along[-1, m], front_rows + 1)[1:], along[:, m], fine[:, 0])
-                           for m in range(meridians)], 1)  # (front_rows, meridians)
-    for s in row_angles:
+    # Out from the face outline, turning to face sideways at the widest: a quarter ellipse per meridian.
+    for s in _equally_spaced(widest - start_radius, start[:, 2] - widest_z, front_rows):
         radius = start_radius + (widest - start_radius) * np.sin(s)
         z = widest_z + (start[:, 2] - widest_z) * np.cos(s)
         rings.append(SKULL_CENTRE + radius[:, None] * outward + z[:, None] * [0.0, 0.0, 1.0]
@@ -244,6 +229,27 @@ def _add_skull(head: HeadMesh, face: Face, oval_jaw: np.ndarray, silhouette_radi
     pole = head.add(SKULL_CENTRE + [0.0, 0.0, BACK_Z], one_hot(NECK))
     head.add_triangles(mesh.fan(previous, pole[0]), "head_back")
     return rings[front_rows - 1]
+
+
+def _head_outline(face: Face, azimuth: np.ndarray, centres: np.ndarray, silhouette_radius) -> np.ndarray:
+    """(meridians,) how far out from the skull's axis each meridian reaches at its widest: down to the ears where
+    the photo's silhouette ends; from the jaw's corners down (where the silhouette is the neck's) the skull's own
+    outline, blended between."""
+    photo = silhouette_radius(centres, azimuth, largest=HEAD_REACH * SKULL_RADII[1])
+    ear, jaw_corner = (np.sin(np.arctan2(*(face.points[i] - SKULL_CENTRE)[[1, 0]])) for i in (EAR, JAW_CORNER))
+    above = np.clip((np.sin(azimuth) - jaw_corner) / (ear - jaw_corner), 0, 1)
+    widest = above * np.where(np.isnan(photo), skull_radius(azimuth), photo) + (1 - above) * skull_radius(azimuth)
+    return (np.roll(widest, 1) + 2 * widest + np.roll(widest, -1)) / 4  # the segmentation's steps softened
+
+
+def _equally_spaced(radial: np.ndarray, depth: np.ndarray, rows: int) -> np.ndarray:
+    """(rows, meridians) angles s of rows along quarter ellipses (radial sin s, depth cos s) per meridian, equally
+    far apart along each (where an ellipse is thin, under the chin, equal angles would crowd its rows)."""
+    fine = np.linspace(0, np.pi / 2, 200)
+    steps = np.hypot(np.diff(radial * np.sin(fine)[:, None], axis=0), np.diff(depth * np.cos(fine)[:, None], axis=0))
+    along = np.concatenate([np.zeros((1, len(radial))), np.cumsum(steps, axis=0)])
+    return np.stack([np.interp(np.linspace(0, along[-1, m], rows + 1)[1:], along[:, m], fine)
+                     for m in range(len(radial))], 1)
 
 
 def _add_neck(head: HeadMesh, rings: int = 16, count: int = 32) -> tuple[list[int], list[int]]:
