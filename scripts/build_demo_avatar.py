@@ -12,6 +12,7 @@ import cv2
 
 from avatar.demo import DEMO_AVATAR_PATH
 from avatar.rigged import save_rigged_avatar
+from models.atomic_file import replace_problem, replaced_atomically
 from scripts.demo_avatar.build import build_demo_avatar
 from scripts.demo_avatar.likeness import likeness
 
@@ -30,8 +31,15 @@ def main() -> None:
         if photo is None:
             raise SystemExit(f"{args.photo}: cannot read this image")
         photo = cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)
-    avatar = build_demo_avatar(photo)
-    save_rigged_avatar(avatar, args.output)
+    problem = replace_problem(args.output)
+    if problem:
+        raise SystemExit(f"{args.output}: cannot be written: {problem}")
+    try:
+        avatar = build_demo_avatar(photo)
+    except RuntimeError as error:  # no face, or several
+        raise SystemExit(f"{args.photo or 'the astronaut'}: {error}")
+    with replaced_atomically(args.output) as temporary:
+        save_rigged_avatar(avatar, temporary)
     print(f"wrote {args.output}: {len(avatar.opacities)} Gaussians, {len(avatar.head.v_template)} vertices, "
           f"{args.output.stat().st_size / 1e6:.1f} MB; at neutral, laid onto the photo: {likeness(avatar, photo)}")
 

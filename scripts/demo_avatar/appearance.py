@@ -42,8 +42,7 @@ def colours(portrait: Portrait, vertices: Samples, triangles: np.ndarray, gaussi
 
     # The photo's colours where it saw the mesh, spread smoothly over the rest of it.
     blurred = gaussian_filter(portrait.image, (1.0, 1.0, 0))  # the spread colours without the photo's grain
-    trusted = vertices.seen & (_facing(vertices, portrait) >= 1)
-    anchors = np.flatnonzero(trusted & (portrait.sample(vertices.pixels, portrait.well_inside)[:, 0] > 0.99))
+    anchors = np.flatnonzero(_trust(vertices, portrait) > 0.99)
     spread = mesh.harmonic(len(vertices.points), triangles, anchors, portrait.sample(vertices.pixels[anchors], blurred))
     fill = np.einsum("nk,nkc->nc", bary, spread[corners])
     on_hair = np.isin(parts, HAIR_PARTS)
@@ -51,8 +50,7 @@ def colours(portrait: Portrait, vertices: Samples, triangles: np.ndarray, gaussi
     on_neck = parts == "neck"  # a mesh of its own, inside the head and the bust: the chin's skin, shaded
     chin = portrait.sample(vertices.pixels[CHIN]).mean(axis=0)
     fill[on_neck] = chin * (0.55 + 0.45 * np.clip(gaussians.normals[on_neck] @ LIGHT, 0, 1))[:, None]
-    weight = (gaussians.seen * _facing(gaussians, portrait)
-              * portrait.sample(gaussians.pixels, portrait.well_inside)[:, 0].clip(0, 1))[:, None]
+    weight = _trust(gaussians, portrait)[:, None]
     on_photo = np.isin(parts, PHOTO_PARTS)
     result[on_photo] = (weight * photo + (1 - weight) * fill)[on_photo]
 
@@ -71,12 +69,14 @@ def colours(portrait: Portrait, vertices: Samples, triangles: np.ndarray, gaussi
     return np.clip(result, 0, 1)
 
 
-def _facing(samples: Samples, portrait: Portrait) -> np.ndarray:
-    """(n,) 0 where a surface is seen edge-on (the photo's pixels there are the silhouette's, smeared), 1 where
-    it faces the camera."""
+def _trust(samples: Samples, portrait: Portrait) -> np.ndarray:
+    """(n,) in [0, 1]: how far the photo's colour of each sample is its own. 0 where the camera does not see it,
+    where it is seen edge-on (the photo's pixels there are smeared over it), or at the silhouette's very edge
+    (often the background's pixels); 1 where it faces the camera inside the silhouette."""
     towards = portrait.camera.position.double().numpy() - samples.points
     cosine = np.einsum("nk,nk->n", samples.normals, towards) / np.linalg.norm(towards, axis=1)
-    return np.clip((cosine - FACING[0]) / (FACING[1] - FACING[0]), 0, 1)
+    facing = np.clip((cosine - FACING[0]) / (FACING[1] - FACING[0]), 0, 1)
+    return samples.seen * facing * portrait.sample(samples.pixels, portrait.well_inside)[:, 0].clip(0, 1)
 
 
 def _strands(points: np.ndarray, crown: np.ndarray, rng: np.random.Generator) -> np.ndarray:

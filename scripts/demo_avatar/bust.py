@@ -39,9 +39,10 @@ def build_bust(portrait: Portrait, head_outline: np.ndarray) -> Bust:
     under_head = cv2.distanceTransform(head, cv2.DIST_L2, 5) / (UNDER_HEAD * STEP)  # 1: as far under as it goes
     beside_head = cv2.distanceTransform(1 - head, cv2.DIST_L2, 5)
     person = portrait.person_seen(tuple(origin), size)
+    # All of the person beside the head, and below the head's widest a band under its outline.
     widest = head_outline[[np.argmin(head_outline[:, 0]), np.argmax(head_outline[:, 0])], 1].max()
-    below = np.arange(size[1])[:, None] > widest - origin[1]  # nothing beside the head above its widest
-    region = person & (under_head < 1) & below
+    below = np.arange(size[1])[:, None] > widest - origin[1]
+    region = person & ((head == 0) | (under_head < 1) & below)
     metres_per_pixel = (camera.world_to_camera[2, 3].item() - OUTLINE_Z) / camera.fx  # camera looks down -z
     height = _cushion_height(person, metres_per_pixel)
 

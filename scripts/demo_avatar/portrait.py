@@ -26,8 +26,7 @@ class Portrait:
         self.image = image.astype(np.float64) / 255  # (H, W, 3) RGB
         self.face = face
         self.camera = CAMERA
-        camera_pixels = self.camera_pixels(face.points)
-        self.to_photo = similarity(camera_pixels, face.pixels)  # (2, 3): camera pixel -> photo pixel
+        self.to_photo = similarity(self.camera_pixels(face.points), face.pixels)  # (2, 3): camera pixel -> photo
         self.person = person_mask(image)  # (H, W) float
         # The silhouette's edge is soft and a little loose: its last pixels are often the background's.
         edge = max(1, round(EDGE * np.ptp(face.pixels[:, 1])))
@@ -60,14 +59,17 @@ class Portrait:
     def silhouette_radius(self, centres: np.ndarray, azimuths: np.ndarray, largest: float) -> np.ndarray:
         """(n,) how far from each of `centres` (n, 3), in its plane z = const and in the direction of its azimuth
         (radians from +x towards +y), the person's silhouette ends, in metres; NaN where it does not end within
-        `largest` metres."""
+        `largest` metres, or the photo ends first (a head its frame cuts)."""
         steps = np.linspace(0.0, largest, 200)
         directions = np.stack([np.cos(azimuths), np.sin(azimuths), np.zeros_like(azimuths)], 1)
-        points = centres[:, None] + steps[None, :, None] * directions[:, None]  # (n, 200, 3)
-        pixels = self.camera_pixels(points.reshape(-1, 3)) @ self.to_photo[:, :2].T + self.to_photo[:, 2]
-        inside = (self.sample(pixels, self.person)[:, 0] > 0.5).reshape(len(centres), len(steps))
-        outside = ~inside & np.maximum.accumulate(inside, axis=1)  # left the silhouette after being in it
-        return np.where(outside.any(axis=1), steps[np.argmax(outside, axis=1)], np.nan)
+        pixels = self.project((centres[:, None] + steps[None, :, None] * directions[:, None]).reshape(-1, 3))
+        on_photo = ((pixels >= 0) & (pixels <= [self.image.shape[1] - 1, self.image.shape[0] - 1])).all(axis=1)
+        inside = (self.sample(pixels, self.person)[:, 0] > 0.5) & on_photo
+        inside, on_photo = inside.reshape(len(centres), len(steps)), on_photo.reshape(len(centres), len(steps))
+        leaves = ~inside & np.maximum.accumulate(inside, axis=1)  # left the silhouette (or the photo) after being in it
+        first = np.argmax(leaves, axis=1)
+        ends = leaves.any(axis=1) & on_photo[np.arange(len(centres)), first]
+        return np.where(ends, steps[first], np.nan)
 
     def person_seen(self, origin: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
         """(h, w) bool: where the camera's pixels from `origin` (x, y; may lie outside its image) show the person;
