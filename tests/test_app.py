@@ -82,8 +82,7 @@ DRIVE = textwrap.dedent("""
     from pathlib import Path
     import dearpygui.dearpygui as dpg
     from avatar import load_avatar
-    from avatar import load_avatar
-from viewer.app import IMAGE_LEFT, PANEL_WIDTH, ViewerApp
+    from viewer.app import IMAGE_LEFT, PANEL_WIDTH, ViewerApp
 
     out = Path(sys.argv[1])
     app = ViewerApp(load_avatar(), 192, 192, (255, 255, 255), "auto")
@@ -691,8 +690,8 @@ def test_record_screenshot_presets_export_and_render_settings(display, tmp_path)
     assert depth[60:120, 40:120, 0].std() > 0.05  # depth varies over the face
     assert alpha[80, 80, 0] > 0.95
     assert images["blue"][2, 2].tolist() == pytest.approx([0, 0, 1], abs=0.01)
-    width = lambda image: (np.abs(image[80] - [0, 0, 1]).max(axis=-1) > 0.1).sum()  # noqa: E731  # the middle row
-    assert width(images["narrow"]) > 1.6 * width(images["blue"])  # half the field of view: a head twice as wide
+    width = lambda image: (np.abs(image[80] - [0, 0, 1]).max(axis=-1) > 0.1).sum()  # noqa: E731
+    assert width(images["narrow"]) > 1.6 * width(images["blue"])  # half the field of view: the head twice as wide
     assert np.allclose(images["reset"], images["blue"])
     demo_camera = load_avatar().default_camera
     assert result["fov"] == pytest.approx(math.degrees(2 * math.atan(demo_camera.height / 2 / demo_camera.fy)),

@@ -9,7 +9,7 @@ from avatar import AvatarError, load_avatar
 from avatar.rasterizer import rasterize
 from avatar.rigged import RiggedAvatar, load_rigged_avatar, place_on_triangles_reference, save_rigged_avatar
 from models.head_model import pose_head
-from models.params import FlameParams
+from models.params import GLOBAL, NECK, FlameParams
 from scripts.demo_avatar.face import LOWER_LID, UPPER_LID
 
 torch.set_grad_enabled(False)
@@ -46,8 +46,10 @@ def params(demo, **named) -> FlameParams:
     for name, value in named.items():
         if name == "jaw":
             p.pose[2, 0] = value
-        elif name == "yaw":
-            p.pose[0, 1] = value
+        elif name == "yaw":  # the whole avatar, as the tracker turns it
+            p.pose[GLOBAL, 1] = value
+        elif name == "neck_yaw":  # the head on the still bust, as the sliders turn it
+            p.pose[NECK, 1] = value
         else:
             p.expression[demo.head.expression_names.index(name)] = value
     return p
@@ -124,9 +126,10 @@ def test_load_avatar_errors_name_the_file(tmp_path):
         load_avatar(tmp_path / "other.npz")
 
 
+@pytest.mark.parametrize("turn", ["yaw", "neck_yaw"])
 @pytest.mark.parametrize("yaw_degrees", [0, -25, 25, -45, 45])
-def test_mediapipe_finds_a_face_in_the_render(demo, detector, yaw_degrees):
-    faces = detector.detect(render(demo, params(demo, yaw=math.radians(yaw_degrees))))
+def test_mediapipe_finds_a_face_in_the_render(demo, detector, turn, yaw_degrees):
+    faces = detector.detect(render(demo, params(demo, **{turn: math.radians(yaw_degrees)})))
     assert len(faces) == 1
 
 
