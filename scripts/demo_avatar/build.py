@@ -23,7 +23,7 @@ from tracking.face_mesh import FaceMeshDetector
 
 SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth": 0.0013, "lower_teeth": 0.0013,
            "mouth": 0.004, "tongue": 0.003, "socket": 0.0025, "head_front": 0.003, "head_back": 0.008,
-           "neck": 0.012, "bust": 0.0045, "bust_edge": 0.008, "bust_back": 0.012}  # metres apart
+           "neck": 0.012, "bust": 0.0045, "bust_edge": 0.008, "bust_back": 0.008}  # metres apart
 OPACITY = 0.97
 CROWN = np.array([0.0, 0.14, -0.07])  # where the hair falls from
 IDENTITY_SCALE = 0.1  # identity components: 10% wider / taller / deeper per unit

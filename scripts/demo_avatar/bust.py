@@ -1,5 +1,5 @@
 """The demo's bust: the photo's neck, collar and shoulders as a cushion whose front, seen by the default camera,
-is the person's silhouette below the head, and whose edges round off backwards as a body's do; its back is flat."""
+is the person's silhouette below the head, and whose edges round off backwards as a body's do."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ FADE = 64  # camera pixels over which the bust fades out at those far edges
 UNDER_HEAD = 2  # grid steps the bust reaches in under the head's outline, so no gap shows along it
 ROUNDNESS = 0.08  # metres: the cushion's edge is a quarter circle of this radius
 OUTLINE_Z = -0.09  # head space: the plane of the bust's outline (the neck's middle)
+BACK = 0.8  # the back bulges this fraction as far as the front: a body's depth, the neck inside it
 SHARED_RIM = 0.01  # metres: the front's rim this near the outline's plane closes onto the back
 
 
@@ -51,14 +52,17 @@ def build_bust(portrait: Portrait, head_outline: np.ndarray) -> Bust:
     rim[_rim(triangles)] = True
     grid_pixels[rim] = _onto_outline(region, grid_pixels[rim])
     at = np.round(grid_pixels).astype(int).clip(0, [size[0] - 1, size[1] - 1])
-    front = OUTLINE_Z + height[at[:, 1], at[:, 0]]
-    # A flat back on the outline's plane shares the front's rim where that is the silhouette's edge: a cushion,
-    # opaque where one layer of Gaussians alone would let a little background through. Under the head it is open.
+    # Under the head's outline, hidden behind it, the cushion sinks to its outline's plane: inside the head.
+    front = OUTLINE_Z + height[at[:, 1], at[:, 0]] * (1 - np.clip(under_head[at[:, 1], at[:, 0]], 0, 1))
+    # The back shares the front's rim where that lies on the outline's plane: a closed cushion, opaque where one
+    # layer of Gaussians alone would let a little background through, deep enough to hold the neck. It rounds off
+    # towards the edge of the bust itself, so that where the bust meets the head it stays inside the head.
     shared = rim & (front - OUTLINE_Z < SHARED_RIM)
     back_of = np.arange(len(grid_pixels))
     back_of[~shared] = len(grid_pixels) + np.arange((~shared).sum())
     pixels = np.concatenate([grid_pixels, grid_pixels[~shared]]) + origin
-    vertices = portrait.on_plane(pixels, np.concatenate([front, np.full((~shared).sum(), OUTLINE_Z)]))
+    back = OUTLINE_Z - BACK * _cushion_height(region, metres_per_pixel)[at[~shared, 1], at[~shared, 0]]
+    vertices = portrait.on_plane(pixels, np.concatenate([front, back]))
 
     beyond = np.maximum.reduce([-pixels[:, 0], pixels[:, 0] - (camera.width - 1), pixels[:, 1] - (camera.height - 1),
                                 np.zeros(len(pixels))])
