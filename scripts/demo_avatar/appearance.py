@@ -19,7 +19,7 @@ FIXED_COLOURS = {"socket": (0.42, 0.24, 0.23), "mouth": (0.10, 0.03, 0.04), "ton
                  "gums": (0.60, 0.33, 0.33)}
 PHOTO_PARTS = ("face", "head_front", "head_back", "bust", "bust_edge", "bust_back", "neck")
 HAIR_PARTS = ("head_front", "head_back")  # where the photo did not see them, strands are drawn into the colour
-CHIN = [152, 148, 176, 149, 150, 377, 400, 378, 379]  # the neck takes this skin's colour
+CHIN_SKIN = [152, 148, 176, 149, 150, 377, 400, 378, 379]  # landmarks of the chin, whose skin the neck takes
 FACING = (0.15, 0.45)  # the photo's colour fades in between these cosines of a surface's angle to the camera
 
 
@@ -48,7 +48,7 @@ def colours(portrait: Portrait, vertices: Samples, triangles: np.ndarray, gaussi
     on_hair = np.isin(parts, HAIR_PARTS)
     fill[on_hair] *= _strands(gaussians.points[on_hair], crown, rng)
     on_neck = parts == "neck"  # a mesh of its own, inside the head and the bust: the chin's skin, shaded
-    chin = portrait.sample(vertices.pixels[CHIN]).mean(axis=0)
+    chin = portrait.sample(vertices.pixels[CHIN_SKIN]).mean(axis=0)
     fill[on_neck] = chin * (0.55 + 0.45 * np.clip(gaussians.normals[on_neck] @ LIGHT, 0, 1))[:, None]
     weight = _trust(gaussians, portrait)[:, None]
     on_photo = np.isin(parts, PHOTO_PARTS)
