@@ -90,7 +90,6 @@ def load(settings: Settings):
 def load_as_gem(settings: Settings):
     """--gem: the demo's GEM (cached), or one built now from the --checkpoint avatar."""
     from avatar import load_avatar
-    from avatar.gem.avatar import GemAvatar
     from avatar.gem.build import build_gem
     from avatar.gem.demo import demo_gem_path, load_demo_gem
 
@@ -100,27 +99,25 @@ def load_as_gem(settings: Settings):
         return load_demo_gem()
     avatar = load_avatar(settings.checkpoint, data_folder=settings.data_folder, flame=settings.flame,
                          landmarks=settings.landmark_embedding)
-    if isinstance(avatar, GemAvatar):
+    if avatar.eigen_layout is not None:  # a GEM already
         return avatar
     print("livehead: building a GEM of this avatar (python -m avatar.gem build --checkpoint ... saves one)",
           file=sys.stderr)
     return build_gem(avatar).avatar
 
 
-def on_renderer_device(avatar, settings: Settings, gpu: str = "cuda"):
-    """An avatar that a CUDA rasterizer draws moves to the GPU (`gpu`): each frame, only the FLAME parameters cross
-    over and one image comes back. Drawn by the CPU rasterizer, it stays on the CPU (the window's render thread
-    moves it once more if its renderer is switched)."""
+def on_renderer_device(avatar, settings: Settings):
+    """An avatar that a CUDA rasterizer draws moves to the GPU: each frame, only the FLAME parameters cross over and
+    one image comes back. Drawn by the CPU rasterizer, it stays on the CPU (the window's render thread moves it once
+    more if its renderer is switched)."""
     import torch
 
-    from avatar.gem.avatar import GemAvatar
-    from avatar.rasterizer import resolve_backend
+    from avatar.rasterizer import device_of
 
-    if resolve_backend(settings.renderer) == "cpu":
+    device = device_of(settings.renderer)
+    if device == "cpu":
         return avatar
-    if isinstance(avatar, GemAvatar):
-        return avatar.to(gpu, torch.float16 if settings.fp16 else None)
-    return avatar.to(gpu)
+    return avatar.to(device, torch.float16 if settings.fp16 else None)
 
 
 def save_avatar_file(settings: Settings) -> None:
@@ -226,7 +223,9 @@ def open_video_timeline(settings: Settings, avatar, video):
         raise UsageError(str(err)) from None
 
 
-def run_window(settings: Settings) -> None:
+def open_window(settings: Settings):
+    """The window that --checkpoint, --webcam, --video and the rest ask for, ready to open (a --video tracked
+    first); each expected problem raised as a UsageError before the window would open."""
     from viewer.display import display_problem
 
     video = check_video(settings) if settings.video is not None else None  # the input's errors first
@@ -242,7 +241,11 @@ def run_window(settings: Settings) -> None:
                     webcam=settings.webcam, record_dir=settings.record_dir, video=timeline)
     if video is None:  # a video's timeline said so before tracking it
         announce_first_compile(settings.renderer, tracking=settings.webcam is not None)
-    app.run(screenshot=settings.screenshot)
+    return app
+
+
+def run_window(settings: Settings) -> None:
+    open_window(settings).run(screenshot=settings.screenshot)
 
 
 def main(argv: list[str] | None = None) -> int:

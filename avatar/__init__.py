@@ -13,34 +13,12 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import Protocol
 
-import torch
-
-from avatar.gaussians import Gaussians
-from models.camera import Camera
+from avatar.contract import Avatar, EigenLayout
 from models.errors import AvatarError
-from models.head_model import HeadModel
 from models.head_model_file import HeadModelError, read_npz
-from models.params import FlameParams, FlameSequence
 
-__all__ = ["Avatar", "AvatarError", "load_avatar", "save_avatar"]
-
-
-class Avatar(Protocol):
-    """What every avatar kind offers."""
-
-    head: HeadModel  # the head model its FLAME parameters drive, with its landmark embeddings
-    default_camera: Camera  # the view it was made for
-    expression_range: tuple[float, float]  # a sensible slider range for its expression coefficients
-    timeline: FlameSequence | None  # frames that came with it (a training dataset's tracking), if any
-
-    def gaussians(self, params: FlameParams) -> Gaussians: ...  # on the avatar's device, from params on any
-
-    @property
-    def device(self) -> torch.device: ...  # where it poses, and its Gaussians come out
-
-    def to(self, device) -> Avatar: ...  # a copy that poses on `device`; its head model stays on the CPU
+__all__ = ["Avatar", "AvatarError", "EigenLayout", "load_avatar", "save_avatar"]
 
 
 def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLike | None = None,
@@ -86,25 +64,20 @@ def load_avatar(path: str | PathLike | None = None, *, data_folder: str | PathLi
 
 
 def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
-    """Write `avatar` to one self-contained `.npz` that `load_avatar` reads back (in well under a second)."""
-    from avatar.flame_bound.avatar import FlameBoundAvatar
-    from avatar.flame_bound.file import save_flame_bound_avatar
-    from avatar.gem.avatar import GemAvatar
-    from avatar.gem.file import save_gem
-    from avatar.point.avatar import PointAvatar, save_point_avatar
-    from avatar.rigged import RiggedAvatar, save_rigged_avatar
-
-    if isinstance(avatar, FlameBoundAvatar):
-        save_flame_bound_avatar(avatar, path)
-    elif isinstance(avatar, PointAvatar):
-        save_point_avatar(avatar, path)
-    elif isinstance(avatar, RiggedAvatar):
-        save_rigged_avatar(avatar, path)
-    elif isinstance(avatar, GemAvatar):
-        save_gem(avatar, path)
+    """Write `avatar` to one self-contained `.npz` that `load_avatar` reads back (in well under a second); an
+    AvatarError, one line, for a kind that cannot be saved (its `file_kind` is None)."""
+    if avatar.file_kind == "rigged":
+        from avatar.rigged import save_rigged_avatar as save
+    elif avatar.file_kind == "point":
+        from avatar.point.avatar import save_point_avatar as save
+    elif avatar.file_kind == "gem":
+        from avatar.gem.file import save_gem as save
+    elif avatar.file_kind == "flame_bound":
+        from avatar.flame_bound.file import save_flame_bound_avatar as save
     else:
-        raise AvatarError(f"a {type(avatar).__name__} cannot be saved as a livehead avatar file yet; open it from "
-                          "its own files")
+        raise AvatarError(f"a {type(avatar).__name__} cannot be saved as a livehead avatar file; open it from its "
+                          "own files")
+    save(avatar, path)
 
 
 def _is_bound(ply: Path) -> bool:

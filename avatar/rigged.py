@@ -1,19 +1,21 @@
 """Rigged avatars: Gaussians bound to the triangles of a head model's mesh, each riding its triangle."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
 
+from avatar.contract import placed
 from avatar.gaussians import Gaussians
 from models.camera import Camera
 from models.head_model import HeadModel, pose_head
 from models.head_model_file import HeadModelError, head_model_arrays, head_model_from_arrays, read_npz, save_npz
-from models.params import FlameParams
+from models.params import FlameParams, FlameSequence
 
 KIND_KEY = "livehead_avatar_kind"
 GAUSSIAN_KEYS = ("face_ids", "local_means", "local_covars", "opacities", "colors")
@@ -48,8 +50,10 @@ class RiggedAvatar:
     colors: Tensor  # (N, 3)
     default_camera: Camera
     posing_head: HeadModel | None = None  # `head` on the avatar's device, where it poses; None: `head`, on the CPU
-    expression_range = (-1.0, 1.0)  # its blendshapes are designed for 0..1 (and their opposite)
-    timeline = None
+    expression_range: tuple[float, float] = (-1.0, 1.0)  # its blendshapes are designed for 0..1 (and their opposite)
+    timeline: FlameSequence | None = None
+    eigen_layout: ClassVar[None] = None
+    file_kind: ClassVar[str] = "rigged"
 
     @staticmethod
     def bind(head: HeadModel, face_ids: Tensor, means: Tensor, covars: Tensor, opacities: Tensor,
@@ -66,12 +70,9 @@ class RiggedAvatar:
         """Where it poses, and its Gaussians come out."""
         return self.local_means.device
 
-    def to(self, device) -> RiggedAvatar:
-        """A copy that poses on `device`, its Gaussians coming out there. `head` stays on the CPU, where the tracker
-        and the window use it."""
-        device = torch.device(device)
-        moved = {key: getattr(self, key).to(device) for key in GAUSSIAN_KEYS}
-        return replace(self, **moved, posing_head=None if device.type == "cpu" else self.head.to(device))
+    def to(self, device, dtype: torch.dtype | None = None) -> RiggedAvatar:
+        """A copy that poses on `device` (avatar/contract.py); float32 whatever `dtype`."""
+        return placed(self, device, *GAUSSIAN_KEYS)
 
     def gaussians(self, params: FlameParams) -> Gaussians:
         """Gaussians on the avatar's device, from parameters on any device."""
@@ -132,7 +133,7 @@ def save_rigged_avatar(avatar: RiggedAvatar, path) -> None:
     """One `.npz`: the head model's arrays (so it also loads as a head model), the Gaussians and the camera."""
     arrays = head_model_arrays(avatar.head) | avatar.default_camera.to_arrays()
     arrays |= {f"gaussians/{key}": getattr(avatar, key).numpy() for key in GAUSSIAN_KEYS}
-    arrays[KIND_KEY] = np.array("rigged")
+    arrays[KIND_KEY] = np.array(RiggedAvatar.file_kind)
     save_npz(path, arrays)
 
 

@@ -4,10 +4,12 @@ expressions, no landmarks), so the sliders do nothing and tracking it says, in o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from avatar.contract import placed
 from avatar.gaussians import Gaussians
 from models.camera import Camera
 from models.head_model import HeadModel
@@ -23,6 +25,8 @@ class StaticAvatar:
     default_camera: Camera
     timeline: FlameSequence | None = None
     expression_range: tuple[float, float] = (-3.0, 3.0)
+    eigen_layout: ClassVar[None] = None
+    file_kind: ClassVar[None] = None  # the PLY is its file
 
     @staticmethod
     def of(gaussians: Gaussians, size: int = 512) -> StaticAvatar:
@@ -44,8 +48,9 @@ class StaticAvatar:
     def device(self) -> torch.device:
         return self.fixed.means.device
 
-    def to(self, device) -> StaticAvatar:
-        return replace(self, fixed=self.fixed.to(device))
+    def to(self, device, dtype: torch.dtype | None = None) -> StaticAvatar:
+        """A copy on `device` (avatar/contract.py)."""
+        return placed(self, device, "fixed")
 
     def gaussians(self, params: FlameParams) -> Gaussians:
         """The same Gaussians whatever the parameters."""

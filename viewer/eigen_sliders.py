@@ -67,12 +67,9 @@ class EigenSliders:
 
     @staticmethod
     def of(avatar) -> EigenSliders:
-        """The sliders for `avatar`'s eigen coefficients: a GEM's, or none."""
-        from avatar.gem.avatar import GemAvatar
-
-        if not isinstance(avatar, GemAvatar):
-            return EigenSliders()
-        return EigenSliders(avatar.model.parts, avatar.model.counts)
+        """The sliders for `avatar`'s eigen coefficients (its `eigen_layout`: a GEM's), or none."""
+        layout = avatar.eigen_layout
+        return EigenSliders() if layout is None else EigenSliders(layout.parts, layout.counts)
 
     def built(self) -> None:
         """Call once the window's sliders exist."""

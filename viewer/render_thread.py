@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from avatar import Avatar
-from avatar.rasterizer import Render, rasterize, resolve_backend
+from avatar.rasterizer import Render, device_of, rasterize
 from models.camera import Camera
 from models.latest import Latest
 from models.params import FlameParams
@@ -63,9 +63,8 @@ class RenderThread:
     """request() the newest (params, camera, settings); `latest` is the last finished Frame. An exception in the
     thread ends it and is kept in `error`, for the GUI thread to raise."""
 
-    def __init__(self, avatar: Avatar, gpu: str = "cuda"):
+    def __init__(self, avatar: Avatar):
         self.avatar = avatar
-        self._gpu = gpu  # where CUDA backends draw
         self._on_device = {avatar.device.type: avatar}  # the avatar on each device a backend asked for
         self.latest: Frame | None = None
         self.error: BaseException | None = None
@@ -79,7 +78,7 @@ class RenderThread:
     def avatar_for(self, backend: str) -> Avatar:
         """The avatar on `backend`'s device: moved there the first time that backend draws it, then kept, so that
         switching renderers moves it once, not its Gaussians every frame."""
-        device = "cpu" if resolve_backend(backend) == "cpu" else self._gpu
+        device = device_of(backend)
         if device not in self._on_device:
             self._on_device[device] = self.avatar.to(device)
         return self._on_device[device]

@@ -12,11 +12,13 @@ import math
 import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from avatar.contract import placed
 from avatar.gaussians import Gaussians
 from models.camera import Camera
 from models.errors import AvatarError
@@ -42,6 +44,9 @@ class FlameBoundAvatar:
     default_camera: Camera
     timeline: FlameSequence | None = None
     expression_range: tuple[float, float] = (-3.0, 3.0)
+    posing_head: HeadModel | None = None  # `head` on the avatar's device, where it poses; None: `head`, on the CPU
+    eigen_layout: ClassVar[None] = None
+    file_kind: ClassVar[str] = "flame_bound"
 
     def __len__(self) -> int:
         return self.xyz.shape[0]
@@ -50,18 +55,18 @@ class FlameBoundAvatar:
     def device(self) -> torch.device:
         return self.xyz.device
 
-    def to(self, device) -> FlameBoundAvatar:
-        arrays = {name: getattr(self, name).to(device) for name in ("binding", "xyz", "scales", "rotations",
-                                                                    "opacities", "sh")}
-        return replace(self, head=self.head.to(device), **arrays)
+    def to(self, device, dtype: torch.dtype | None = None) -> FlameBoundAvatar:
+        """A copy that poses on `device` (avatar/contract.py); float32 whatever `dtype`."""
+        return placed(self, device, "binding", "xyz", "scales", "rotations", "opacities", "sh")
 
     def gaussians(self, params: FlameParams) -> Gaussians:
         """The Gaussians of one frame, on the avatar's device, from parameters on any device."""
         device = self.device
-        posed = pose_head(self.head, params.expression[None].to(device, torch.float32),
+        head = self.head if self.posing_head is None else self.posing_head
+        posed = pose_head(head, params.expression[None].to(device, torch.float32),
                           params.pose[None].to(device, torch.float32),
                           params.translation[None].to(device, torch.float32)).vertices[0]
-        centres, frames, sizes = triangle_frames(posed[self.head.faces])
+        centres, frames, sizes = triangle_frames(posed[head.faces])
         frames, sizes = frames[self.binding], sizes[self.binding]
         means = (frames @ (self.xyz * sizes[:, None])[..., None])[..., 0] + centres[self.binding]
         turns = quaternion_multiply(matrix_to_quaternion(frames), self.rotations)

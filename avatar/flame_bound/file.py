@@ -14,7 +14,6 @@ from models.errors import AvatarError
 from models.head_model_file import head_model_arrays, head_model_from_arrays, save_npz
 from models.params import FlameSequence
 
-KIND = "flame_bound"
 GAUSSIAN_KEYS = ("binding", "xyz", "scales", "rotations", "opacities", "sh")
 TIMELINE_KEYS = ("expression", "pose", "translation")
 
@@ -26,7 +25,7 @@ def save_flame_bound_avatar(avatar: FlameBoundAvatar, path) -> None:
     arrays |= {f"gaussians/{key}": getattr(avatar, key).cpu().numpy() for key in GAUSSIAN_KEYS}
     if avatar.timeline is not None:
         arrays |= avatar.timeline.to_arrays()
-    arrays[KIND_KEY] = np.array(KIND)
+    arrays[KIND_KEY] = np.array(FlameBoundAvatar.file_kind)
     save_npz(path, arrays)
 
 

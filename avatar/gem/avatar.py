@@ -10,13 +10,14 @@ neck pose is put back as that rigid turn about the neck joint, under the root.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from os import PathLike
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
 
+from avatar.contract import EigenLayout, placed
 from avatar.demo import load_demo_avatar
 from avatar.gaussians import Gaussians
 from avatar.gem.mapper import EigenMapper
@@ -43,6 +44,7 @@ class GemAvatar:
     neck_joint: Tensor | None = None  # (3,) what the neck rotation turns about; None: the root joint (the
     # original's files do not say where the neck joint is)
     zero_coefficients: Tensor = field(init=False, repr=False)  # (P, K)
+    file_kind: ClassVar[str] = "gem"
 
     def __post_init__(self):
         self.zero_coefficients = torch.zeros(len(self.model.parts), self.model.coefficients_per_part,
@@ -53,16 +55,16 @@ class GemAvatar:
         """Where its buffers live, and its Gaussians come out."""
         return self.model.colors.device
 
-    def to(self, device, basis_dtype: torch.dtype | None = None) -> GemAvatar:
-        """A copy whose buffers live on `device`, the bases' sigma-scaled rows in `basis_dtype` (torch.float16 or
-        bfloat16 halve what each frame reads; None: float32). Its Gaussians stay float32. The head model, camera
-        and timeline stay on the CPU, where the tracker and the window use them."""
-        def moved(tensor: Tensor | None) -> Tensor | None:
-            return None if tensor is None else tensor.to(device)
+    @property
+    def eigen_layout(self) -> EigenLayout:
+        return EigenLayout(self.model.parts, self.model.counts)
 
+    def to(self, device, dtype: torch.dtype | None = None) -> GemAvatar:
+        """A copy whose buffers live on `device` (avatar/contract.py), the bases' sigma-scaled rows in `dtype`
+        (torch.float16 or bfloat16 halve what each frame reads; None: float32). Its Gaussians stay float32."""
         mapper = self.mapper.to(device) if isinstance(self.mapper, EigenMapper) else self.mapper
-        return replace(self, model=self.model.to(device, basis_dtype), mapper=mapper, root_joint=moved(self.root_joint),
-                       frozen_gaussians=moved(self.frozen_gaussians), neck_joint=moved(self.neck_joint))
+        return placed(self, device, "root_joint", "frozen_gaussians", "neck_joint",
+                      model=self.model.to(device, dtype), mapper=mapper)
 
     @staticmethod
     def from_original(path: str | PathLike, regressor: str | PathLike | None | Literal[False] = None) -> GemAvatar:

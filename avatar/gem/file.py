@@ -37,7 +37,7 @@ def save_gem(avatar: GemAvatar, path: str | PathLike) -> None:
     """Write `avatar` (its mapper must be an EigenMapper, or None), under a temporary name, then renamed."""
     model = avatar.model
     arrays = head_model_arrays(avatar.head) | avatar.default_camera.to_arrays()
-    arrays |= {KIND_KEY: np.array("gem"), "gem/version": np.array(FORMAT_VERSION),
+    arrays |= {KIND_KEY: np.array(GemAvatar.file_kind), "gem/version": np.array(FORMAT_VERSION),
                "gem/parts": np.array(model.parts, dtype=str), "gem/colors": model.colors.numpy(),
                "gem/tex_map": model.tex_map.numpy(), "gem/root_joint": avatar.root_joint.numpy(),
                "gem/expression_range": np.array(avatar.expression_range, np.float64)}

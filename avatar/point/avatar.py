@@ -6,8 +6,9 @@ blendshapes, skinning, and the small Gaussian network. `original.py` is the dire
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from avatar.contract import placed
 from avatar.gaussians import Gaussians
 from avatar.point.experiment import Experiment
 from avatar.point.head import canonical_pose, checkpoint_head_model
@@ -50,7 +52,9 @@ class PointAvatar:
     base_attributes: Tensor  # (N, 11) the geometry network's, before activation: colour, scale, quaternion, opacity
     gaussian_network: FusedGaussianNetwork
     posing_head: HeadModel | None = None  # `head` on the avatar's device, where it poses; None: `head`, on the CPU
-    expression_range = (-3.0, 3.0)  # FLAME expression components, in standard deviations
+    expression_range: tuple[float, float] = (-3.0, 3.0)  # FLAME expression components, in standard deviations
+    eigen_layout: ClassVar[None] = None
+    file_kind: ClassVar[str] = "point"
 
     @staticmethod
     def from_checkpoint(state_dict: dict[str, Tensor], radius: float, canonical_expression: Tensor,
@@ -99,13 +103,9 @@ class PointAvatar:
         """Where it poses, and its Gaussians come out."""
         return self.rest_points.device
 
-    def to(self, device) -> PointAvatar:
-        """A copy that poses on `device`, its Gaussians coming out there. `head`, the camera and the timeline stay
-        on the CPU, where the tracker and the window use them."""
-        device = torch.device(device)
-        moved = {key: getattr(self, key).to(device) for key in ARRAY_KEYS}
-        return replace(self, **moved, gaussian_network=self.gaussian_network.to(device),
-                       posing_head=None if device.type == "cpu" else self.head.to(device))
+    def to(self, device, dtype: torch.dtype | None = None) -> PointAvatar:
+        """A copy that poses on `device` (avatar/contract.py); float32 whatever `dtype`."""
+        return placed(self, device, *ARRAY_KEYS, "gaussian_network")
 
     def gaussians(self, params: FlameParams) -> Gaussians:
         """The Gaussians for FLAME expression (50,) and pose (5, 3) (+ translation): exactly what the original
@@ -151,7 +151,7 @@ def save_point_avatar(avatar: PointAvatar, path: str | Path) -> None:
         arrays |= {"timeline/expression": timeline.expression.numpy(), "timeline/pose": timeline.pose.numpy(),
                    "timeline/translation": timeline.translation.numpy(),
                    "timeline/names": np.array(timeline.names, dtype=str)}
-    arrays[KIND_KEY] = np.array("point")
+    arrays[KIND_KEY] = np.array(PointAvatar.file_kind)
     save_npz(path, arrays, compress=False)
 
 

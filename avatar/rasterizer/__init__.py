@@ -20,6 +20,7 @@ from avatar.rasterizer.render import Render
 from models.camera import Camera
 
 BACKENDS = ("inria", "gsplat", "cpu")
+GPU = "cuda"  # the device the CUDA backends draw on (tests/gpu_stand_in.py puts torch's meta device here)
 _PACKAGES = {
     "inria": "diff-gaussian-rasterization (pip install --no-build-isolation "
              "git+https://github.com/graphdeco-inria/diff-gaussian-rasterization)",
@@ -35,6 +36,11 @@ def available_backends() -> list[str]:
 def resolve_backend(backend: str) -> str:
     """The backend that `backend` names: "auto" is the best available."""
     return _available()[0] if backend == "auto" else backend
+
+
+def device_of(backend: str) -> str:
+    """The device `backend` draws on, where the avatar it draws should pose: "cpu", or the GPU."""
+    return "cpu" if resolve_backend(backend) == "cpu" else GPU
 
 
 @functools.cache  # what is installed does not change while we run; rasterize() asks every frame
@@ -83,8 +89,8 @@ def rasterize(
     else:
         from avatar.rasterizer.cpu import rasterize_cpu as run
     gaussians = gaussians.seen_from(camera.position)  # spherical harmonics: once per frame, on their device
-    if backend != "cpu" and device.type != "cuda":
-        gaussians = gaussians.to("cuda")
+    if backend != "cpu" and device.type == "cpu":
+        gaussians = gaussians.to(GPU)
     background = (torch.ones(3) if background is None else background).to(gaussians.means.device, torch.float32)
     if backend == "cpu":  # one pass makes the image, alpha and depth: nothing to skip
         render = run(gaussians, camera, background)
