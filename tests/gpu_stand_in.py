@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import sys
 import threading
-import types
 from collections import namedtuple
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -85,9 +85,9 @@ class _Watch(TorchFunctionMode):
         return result
 
 
-def _rasterizer_module(crossings: Crossings) -> types.ModuleType:
+def _rasterizer_module(crossings: Crossings) -> ModuleType:
     """A `diff_gaussian_rasterization` whose rasterizer checks where its inputs are and draws black there."""
-    module = types.ModuleType("diff_gaussian_rasterization")
+    module = ModuleType("diff_gaussian_rasterization")
     module.GaussianRasterizationSettings = namedtuple("GaussianRasterizationSettings", SETTINGS_FIELDS)
 
     class GaussianRasterizer:

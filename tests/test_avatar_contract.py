@@ -125,12 +125,14 @@ KINDS = [
 class Opened:
     kind: Kind
     arguments: list[str]  # launch.py's, to open it
+    avatar: object  # as launch.py loads it, on the CPU; the tests only read it
 
 
 @pytest.fixture(scope="module", params=KINDS, ids=lambda kind: kind.name)
 def opened(request, tmp_path_factory) -> Opened:
     kind = request.param
-    return Opened(kind, kind.write(tmp_path_factory.mktemp(kind.name)))
+    arguments = kind.write(tmp_path_factory.mktemp(kind.name))
+    return Opened(kind, arguments, launch.load(settings(*arguments)))
 
 
 @pytest.fixture
@@ -203,8 +205,7 @@ def assert_a_frame_moves_parameters_over_and_one_image_back(crossings: list, ava
 
 
 def test_it_has_the_contracts_members_and_poses_on_the_gpu_from_parameters_on_the_cpu(opened, gpu):
-    kind = opened.kind
-    avatar = launch.load(settings(*opened.arguments))
+    kind, avatar = opened.kind, opened.avatar
     assert (avatar.file_kind is not None, bool(avatar.head.landmarks), avatar.eigen_layout is not None,
             avatar.timeline is not None) == (kind.saves, kind.drives, kind.eigen, kind.timeline)
     assert avatar.device.type == "cpu"
@@ -239,7 +240,7 @@ def test_a_timeline_set_on_it_moves_with_it(opened):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_cuda_its_gaussians_are_its_cpu_ones(opened):
-    avatar = launch.load(settings(*opened.arguments))
+    avatar = opened.avatar
     params = driving_params(avatar)
     expected, on_gpu = avatar.gaussians(params), avatar.to("cuda").gaussians(params)
     for name, tensor in vars(on_gpu).items():
@@ -293,7 +294,7 @@ def test_the_window_opens_is_driven_live_and_exports_on_the_gpu(opened, display,
     shown = json.loads(result.stdout.strip().splitlines()[-1])
     assert shown["device"] == DEVICE and shown["first_frame_drawn"] and shown["live"] and shown["drawn_again"]
     assert shown["draws_on"] == ["render"]  # the window's render thread drew every frame with the CUDA renderer
-    avatar = launch.load(settings(*opened.arguments))
+    avatar = opened.avatar
     assert shown["eigen_sliders"] == (math.prod(avatar.eigen_layout.shape) if kind.eigen else 0)
     if kind.drives:  # the tracker, built on the avatar's head, drove what the window shows
         assert shown["status"] == "live" and shown["live_on_screen"], shown
@@ -315,8 +316,7 @@ def test_the_headless_sweep_renders_on_the_gpu(opened, gpu, tmp_path):
     assert launch.main([*opened.arguments, "--headless", "--frames", "3", "--size", str(SIZE), "--output",
                         str(output)]) == 0
     assert frame_count(output) == 3 and len(gpu.draws()) == 3
-    assert_a_frame_moves_parameters_over_and_one_image_back(gpu.last_frame(), launch.load(
-        settings(*opened.arguments)), SIZE)
+    assert_a_frame_moves_parameters_over_and_one_image_back(gpu.last_frame(), opened.avatar, SIZE)
 
 
 def test_a_clip_is_reenacted_on_the_gpu(opened, gpu, face_clip, tmp_path, capsys):
@@ -330,8 +330,7 @@ def test_a_clip_is_reenacted_on_the_gpu(opened, gpu, face_clip, tmp_path, capsys
     assert status == 0 and frame_count(output) == 3 and len(gpu.draws()) == 3
     report = json.loads(output.with_name("reenacted.report.json").read_text())
     assert report["frames_without_face"] == []  # the tracker found the face, and the avatar followed it
-    assert_a_frame_moves_parameters_over_and_one_image_back(gpu.last_frame(), launch.load(
-        settings(*opened.arguments)), SIZE)
+    assert_a_frame_moves_parameters_over_and_one_image_back(gpu.last_frame(), opened.avatar, SIZE)
 
 
 def test_the_windows_timeline_exports_on_the_gpu(opened, gpu, face_clip, tmp_path):
@@ -368,7 +367,7 @@ def test_save_avatar_writes_what_it_can_save(opened, tmp_path, capsys):
         assert not output.exists()
         return
     assert status == 0
-    avatar, saved = launch.load(settings(*opened.arguments)), load_avatar(output)
+    avatar, saved = opened.avatar, load_avatar(output)
     assert saved.file_kind == avatar.file_kind
     params = driving_params(avatar)
     for name, tensor in vars(avatar.gaussians(params)).items():
@@ -380,7 +379,7 @@ def test_the_window_moves_its_avatar_once_to_each_device_its_renderers_use(opene
     """Switching the window's renderer between the CPU and a CUDA backend and back moves nothing per frame."""
     from viewer.render_thread import RenderThread
 
-    avatar = launch.load(settings(*opened.arguments))
+    avatar = opened.avatar
     thread = RenderThread(avatar)
     try:
         assert thread.avatar_for("cpu") is avatar
