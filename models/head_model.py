@@ -35,6 +35,10 @@ class HeadModel:
     lbs_weights: Tensor  # (V, J)
     faces: Tensor  # (F, 3) int64
     expression_names: tuple[str, ...] = ()  # one per expression component where they have meanings
+    # The smallest coefficient its expressions are made for: 0 for a FACS-like rig, whose blendshapes each move
+    # one way (a blink, an eye widening), so that a tracker cannot explain a face by opposites cancelling out;
+    # None for PCA components (FLAME's), which go both ways.
+    expression_min: float | None = None
     landmarks: dict[str, LandmarkEmbedding] = field(default_factory=dict)
 
     @property

@@ -54,6 +54,8 @@ def head_model_arrays(model: HeadModel) -> dict[str, np.ndarray]:
     arrays = {key: getattr(model, key).detach().cpu().numpy() for key in TENSOR_KEYS}
     arrays[VERSION_KEY] = np.array(FORMAT_VERSION)
     arrays["expression_names"] = np.array(model.expression_names, dtype=str)
+    if model.expression_min is not None:
+        arrays["expression_min"] = np.array(model.expression_min, np.float32)
     for name, landmark in model.landmarks.items():
         if "/" in name:
             raise ValueError(f"landmark set name {name!r} must not contain '/'")
@@ -149,7 +151,12 @@ def head_model_from_arrays(path: Path, data: dict[str, np.ndarray]) -> HeadModel
             raise HeadModelError(f"{path}: '{keys[0]}' refers to faces outside 0..{len(arrays['faces']) - 1}")
         landmarks[name] = LandmarkEmbedding(torch.from_numpy(face_ids.astype(np.int64)),
                                             torch.from_numpy(bary.astype(np.float32)))
-    return _head_model(path, arrays, expression_names, landmarks)
+    model = _head_model(path, arrays, expression_names, landmarks)
+    if "expression_min" in data:
+        minimum = _numeric(path, "expression_min", data["expression_min"])
+        _check_shape(path, "expression_min", minimum, ())
+        model = replace(model, expression_min=float(minimum))
+    return model
 
 
 def _head_model(path: Path, arrays: dict[str, np.ndarray], expression_names: tuple[str, ...],

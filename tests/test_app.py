@@ -153,7 +153,7 @@ TIMELINE = textwrap.dedent("""
     result["played"] = [app.playback.playing, app.playback.frame, last_step[0] - pressed[1], last_step[1] - pressed[0],
                         dpg.get_value("timeline/frame"), dpg.get_value("expression/3"),
                         float(expression[app.playback.frame, 3]), dpg.get_item_label("timeline/play")]
-    app.set_control("frown", 0.5)  # editing a slider pauses
+    app.set_control("frown left", 0.5)  # editing a slider pauses
     app.step()
     result["after_edit"] = [app.playback.playing, dpg.get_item_label("timeline/play")]
 
@@ -195,7 +195,7 @@ def test_the_timeline_drives_the_sliders_and_the_image(display, tmp_path):
     assert result["after_edit"] == [False, "play"]
 
     assert result["shown"] == ["blink left", "blink right"]
-    assert result["shown_unfiltered"] == 9 + 7  # expressions and pose controls
+    assert result["shown_unfiltered"] == 32 + 7  # the demo's expressions and the pose controls
 
     assert changed("reset", "start") == 0  # reset face: the neutral face again
     assert changed("jaw", "reset") > 0.01
@@ -320,6 +320,7 @@ LIVE = textwrap.dedent("""
                  f"problem {app.driver.problem!r}, {app.shown.uploaded} images shown, tracked frame "
                  f"{getattr(app.driver.latest(), 'number', None)}")
     mouth = {}  # render request number -> the tracked frame's mouth width and the smile it asked for
+    smiles = [app.avatar.head.expression_names.index(name) for name in ("smile_left", "smile_right")]
     indices = []  # the video frame each render request shows
     request = app.shown.renderer.request
 
@@ -329,7 +330,7 @@ LIVE = textwrap.dedent("""
             points = state.tracked.landmarks[:, :2]
             eyes = np.linalg.norm(points[33] - points[263])  # outer eye corners
             width = np.linalg.norm(points[61] - points[291]) / eyes  # mouth corners
-            mouth[asked.number] = (float(width), float(asked.params.expression[0]), state.tracked.time)
+            mouth[asked.number] = (float(width), float(asked.params.expression[smiles].sum()), state.tracked.time)
             indices.append(state.tracked.index)
         request(asked)
 
@@ -603,7 +604,7 @@ FILES = textwrap.dedent("""
     result["recording"] = recording + [time.perf_counter()]
 
     app.reset_face()
-    app.set_control("smile", 0.75)
+    app.set_control("brow inner up left", 0.75)  # expression 0, its label
     app.set_control("head_turn", -20.0)
     app.save_preset(out / "preset.json")
     app.reset_face()
@@ -657,7 +658,7 @@ def test_record_screenshot_presets_export_and_render_settings(display, tmp_path)
     assert result["loaded"] == f"loaded {tmp_path / 'preset.json'}"
     assert result["preset"] == [pytest.approx(0.75), pytest.approx(-20.0), 0.0]
     preset = json.loads((tmp_path / "preset.json").read_text())
-    assert preset["expression"]["smile"] == pytest.approx(0.75)
+    assert preset["expression"]["brow_inner_up_left"] == pytest.approx(0.75)
     count, expected = result["ply_count"]
     assert count == expected > 1000 and f"({expected} Gaussians)" in result["ply"]
 

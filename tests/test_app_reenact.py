@@ -120,7 +120,7 @@ DRIVE = textwrap.dedent("""
         if len(recording) == 1:
             recording.append(ended)
         if len(played) == 10:
-            app.set_control("smile", 0.5)  # editing a slider does not stop the video
+            app.set_control("smile left", 0.5)  # editing a slider does not stop the video
     recording.append(time.perf_counter())
     result["recorded"] = app.stop_recording()
     result["recording"] = recording + [time.perf_counter()]

@@ -61,8 +61,13 @@ def render(demo, p) -> np.ndarray:
 
 
 def test_demo_has_the_expressions_and_joints_the_tracker_needs(demo):
-    assert set(demo.head.expression_names) >= {"smile", "frown", "brow_raise", "blink_left", "blink_right",
-                                               "pucker", "cheek_puff", "mouth_left", "mouth_right"}
+    sides = {f"{name}_{side}" for side in ("left", "right") for name in (
+        "brow_inner_up", "brow_outer_up", "brow_down", "blink", "eye_wide", "eye_squint", "cheek_squint", "smile",
+        "frown", "stretch", "sneer")}
+    assert set(demo.head.expression_names) == sides | {
+        "cheek_puff", "jaw_forward", "jaw_left", "jaw_right", "lips_press", "lips_funnel", "pucker", "upper_lip_up",
+        "mouth_left", "mouth_right"}
+    assert demo.head.expression_min == 0.0
     assert demo.head.num_joints == 5
     assert len(demo.opacities) > 20_000
 
@@ -108,7 +113,7 @@ def test_blink_closes_that_eye_only(demo):
 def test_avatar_file_round_trip(demo, tmp_path):
     save_rigged_avatar(demo, tmp_path / "copy.npz")
     copy = load_rigged_avatar(tmp_path / "copy.npz")
-    p = params(demo, smile=0.7, jaw=0.2, yaw=0.3)
+    p = params(demo, smile_left=0.7, jaw=0.2, yaw=0.3)
     a, b = demo.gaussians(p), copy.gaussians(p)
     assert torch.equal(a.means, b.means) and torch.equal(a.covars, b.covars) and torch.equal(a.colors, b.colors)
     assert torch.equal(copy.default_camera.world_to_camera, demo.default_camera.world_to_camera)

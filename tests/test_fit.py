@@ -3,9 +3,13 @@ synthetic landmarks (cold, warm, over a sequence, face shape, FLAME's dynamic co
 
 Thresholds come from the noise: at 1 px per landmark, (J^T J)^-1 of the demo head at 0.55 m with fx = 600
 (face ~150 px wide) predicts standard deviations of about 0.14 deg for the head rotation, 0.2 % of the
-distance for the translation, 0.05 for an expression, 0.005 rad for the jaw and 2.5-3 deg for an eye (its
-iris moves ~2 px per 10 deg). Bounds are ~4 such deviations at the noise used.
+distance for the translation, 0.005 rad for the jaw and 2.5-3 deg for an eye (its iris moves ~2 px per 10 deg).
+Bounds are ~4 such deviations at the noise used. The demo's 33 expressions include near-opposites (the jaw's and
+the mouth's sideways moves, the lower lip's and the jaw's opening), so expression errors are measured by the
+landmark displacement they make (1 px is about 0.9 mm there), and the jaw's bound is wider for the lip shapes
+beside it.
 """
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,8 @@ from avatar.demo import load_demo_avatar
 from models.head_model import pose_head
 from models.params import FlameParams
 from models.rotation import axis_angle_to_matrix
-from tracking.fit import MODEL_TO_CAMERA, FitModel, FitSettings, estimate_shape, fit_frame
+from scripts.demo_avatar.face import BROWS, LOWER_LID, MOUTH_CORNERS, UPPER_LID
+from tracking.fit import MODEL_TO_CAMERA, FitModel, FitSettings, estimate_rest_face, estimate_shape, fit_frame
 from tracking.landmark_model import LandmarkModel, LandmarkSet, axis_angle_matrix, contour_bin, landmarks
 
 ASTRONAUT = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces" / "skimage_astronaut.png"
@@ -60,32 +65,30 @@ def random_truth(rng, num_expressions: int) -> FlameParams:
 
 
 def errors(model: FitModel, fitted: FlameParams, truth: FlameParams) -> dict[str, float]:
-    """Max errors: head rotation (deg), translation (% of the distance), expression (in the directions the
-    landmarks see: the demo's mouth_left and mouth_right are exact opposites, so only their difference is
-    observable), jaw (rad), eye gaze direction (deg)."""
+    """Max errors: head rotation (deg), translation (% of the distance), expression (as the largest landmark
+    displacement, mm, that the coefficients' error makes: what the landmarks can see of it; the demo's mouth_left
+    and mouth_right are exact opposites, so only their difference is observable, and other pairs nearly so), jaw
+    (rad), eye gaze direction (deg)."""
     def rotation(p, j):
         return axis_angle_matrix(p.pose[j].double().numpy())
 
     def angle(a, b):
         return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1, 1))))
 
-    directions = model.points.exprdirs.reshape(-1, model.points.num_expressions)
-    _, singular, basis = np.linalg.svd(directions, full_matrices=False)
-    seen = basis[singular > 1e-6 * singular[0]]  # rows spanning what expressions can change
-    expression = seen.T @ seen @ (fitted.expression - truth.expression).double().numpy()
+    moved = model.points.exprdirs @ (fitted.expression - truth.expression).double().numpy()  # (V, 3) metres
     truth_t = truth.translation.double().numpy()
     gaze = [np.degrees(np.arccos(np.clip(rotation(fitted, j)[:, 2] @ rotation(truth, j)[:, 2], -1, 1))) for j in EYES]
     return {
         "rotation_deg": angle(rotation(fitted, 0), rotation(truth, 0)),
         "translation_%": float(100 * np.linalg.norm(fitted.translation.numpy() - truth_t) / np.linalg.norm(truth_t)),
-        "expression": float(np.abs(expression).max()),
+        "expression": float(1000 * np.linalg.norm(moved, axis=1).max()),
         "jaw_rad": float((fitted.pose[2] - truth.pose[2]).abs().max()),
         "eyes_deg": float(max(gaze)),
     }
 
 
 def assert_close(found: dict[str, float], noise_px: float) -> None:
-    bounds = {"rotation_deg": 0.6, "translation_%": 1.0, "expression": 0.2, "jaw_rad": 0.02, "eyes_deg": 12.0}
+    bounds = {"rotation_deg": 0.6, "translation_%": 1.0, "expression": 4.0, "jaw_rad": 0.03, "eyes_deg": 12.0}
     for key, bound in bounds.items():
         assert found[key] < bound * noise_px, (key, found)
 
@@ -158,7 +161,8 @@ def test_recovers_known_parameters_cold_and_warm(model, head):
             assert 1.0 * noise < result.error_px < 1.4 * noise
             for key, value in found.items():
                 worst[key] = max(worst.get(key, 0), value)
-    assert warm.iterations <= 3
+    # Warm starts take fewer steps than cold (here 5 and more; over a tracked sequence 2-3 a frame, below).
+    assert warm.iterations < cold.iterations
     print(f"\ncold, max over 5 faces at {noise} px: {fmt(worst_cold)}\nwarm: {fmt(worst_warm)}")
 
 
@@ -214,8 +218,10 @@ def test_the_fit_finds_the_minimum_a_general_solver_finds(model, head, warm):
     observed = observe(model, truth, 1.0, rng)
     ours = fit_frame(model, observed, None, INTRINSICS, previous, settings).state.x
     residuals = objective_by_hand(model, observed, settings, None if previous is None else previous.x)
-    start = ours + rng.normal(0, 0.02, len(ours))
-    solved = least_squares(residuals, start, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15).x
+    # The demo's expressions are kept at 0 or above (head.expression_min): a bounded solver, started inside.
+    start = np.maximum(ours + rng.normal(0, 0.02, len(ours)), model.lower + 1e-3)
+    solved = least_squares(residuals, start, bounds=(model.lower, np.inf), method="trf", xtol=1e-15, ftol=1e-15,
+                           gtol=1e-15).x
     cost = {name: float(residuals(x) @ residuals(x)) for name, x in (("ours", ours), ("scipy", solved))}
     print(f"\n{'warm' if warm else 'cold'}: cost ours {cost['ours']:.9f}, scipy's {cost['scipy']:.9f}, largest "
           f"difference in x {np.abs(ours - solved).max():.2e}")
@@ -264,10 +270,12 @@ def test_tracks_a_sequence_with_warm_starts(model, head):
           f"(cold {iterations[0]})")
 
 
-def test_estimates_the_face_shape_from_several_frames(model, head):
-    """The demo's three shape components stretch the head along x, y and z (10 % per unit). A uniform scale is
+def test_estimates_the_face_shape_from_several_frames(head):
+    """Three shape components that stretch the demo's head along x, y and z (10 % per unit). A uniform scale is
     invisible to a camera (a head k times larger and k times farther projects the same), so compare the
     stretches up to a common factor."""
+    stretches = torch.stack([head.v_template * axis for axis in torch.eye(3)], dim=2) * 0.1
+    model = FitModel.build(replace(head, shapedirs=stretches), LandmarkSet.mediapipe(head))
     rng = np.random.default_rng(4)
     shape = np.array([1.0, -0.8, 0.6])  # in units of the prior's sigma
     frames = [observe(model, truth, 0.5, rng, shape) for truth in sequence_truth(head.num_expressions, 12)]
@@ -282,6 +290,63 @@ def test_estimates_the_face_shape_from_several_frames(model, head):
     # With the shape fixed, a frame fits to the noise.
     fitted = fit_frame(model.with_shape(estimated), frames[0], None, INTRINSICS, None)
     assert fitted.error_px < 0.7
+
+
+def another_face(model: FitModel) -> np.ndarray:
+    """(478, 3) rest-space offsets that make the demo's landmarks another person's: eyes rounder (lids 2 mm further
+    apart), a mouth 8 mm wider, brows 3 mm higher, and 1 mm of smooth unevenness; none of it in the shape space."""
+    points = _rest_points(model)
+    offsets = np.zeros_like(points)
+    for side in ("left", "right"):
+        offsets[UPPER_LID[side][1:-1], 1] += 0.0013
+        offsets[LOWER_LID[side][1:-1], 1] -= 0.0007
+        offsets[BROWS[side], 1] += 0.003
+    for corner, direction in zip(MOUTH_CORNERS, (-1, 1)):
+        offsets[corner, 0] += 0.004 * direction
+    offsets[:, :2] += 0.001 * np.sin(points[:, [1, 0]] * 90)
+    return offsets
+
+
+def _rest_points(model: FitModel) -> np.ndarray:
+    return landmarks(model.points, np.zeros(model.points.num_expressions), np.zeros((5, 3)))
+
+
+def test_a_face_unlike_the_models_reads_as_rest_once_its_rest_face_is_known(model, head):
+    """The tracker's identity step (tracking/tracker.py `identity`): a driver whose features differ from the rig's
+    in ways its shape space cannot take (the demo's three stretches) is fitted, without the rest face, with
+    opposite expressions held against each other (the eyes' blink and widening) and a wink is lost among them;
+    with the rest face estimated from frames at rest, rest fits as rest and a left wink as the left blink alone.
+    The coefficients stay at 0 or above (the demo's expression_min)."""
+    rng = np.random.default_rng(11)
+    driver = model.with_rest_face(another_face(model))
+    names = head.expression_names
+    rest_poses = [random_truth(rng, head.num_expressions) for _ in range(12)]
+    for truth in rest_poses:
+        truth.expression.zero_()
+        truth.pose[2:] = 0.0
+    rest_frames = [observe(driver, truth, 0.5, rng) for truth in rest_poses]
+    wink = FlameParams(torch.zeros(head.num_expressions), rest_poses[0].pose.clone(), rest_poses[0].translation)
+    wink.expression[names.index("blink_left")] = 0.9
+
+    def fitted(fit_model, truth):
+        return fit_frame(fit_model, observe(driver, truth, 0.5, rng), None, INTRINSICS, None).params.expression.numpy()
+
+    without = fitted(model, rest_poses[1])
+    assert without.max() > 0.5  # the driver's own features read as expressions
+
+    learnt = model.with_rest_face(estimate_rest_face(model, rest_frames, INTRINSICS))
+    at_rest, winking = fitted(learnt, rest_poses[1]), fitted(learnt, wink)
+    others = np.delete(winking, names.index("blink_left"))
+    print(f"\nwithout the rest face, at rest: largest {names[int(np.argmax(without))]} {without.max():.2f}; with it: "
+          f"largest {at_rest.max():.3f}; a left wink: blink_left {winking[names.index('blink_left')]:.3f}, "
+          f"blink_right {winking[names.index('blink_right')]:.3f}, largest other {others.max():.3f}")
+    # Measured: without, sneer_left 0.65 at rest; with, at most 0.13 at rest, and a left wink of 0.9 read as
+    # blink_left 0.89 with blink_right 0.21 and nothing else above 0.3 (single frames at 0.5 px: the rig's 33
+    # expressions include near-opposites, whose share of the noise is what remains).
+    assert min(without.min(), at_rest.min(), winking.min()) >= 0.0
+    assert at_rest.max() < 0.25 < 0.5 < without.max()
+    assert winking[names.index("blink_left")] == pytest.approx(0.9, abs=0.15)
+    assert winking[names.index("blink_right")] < 0.35 and others.max() < 0.4
 
 
 def test_flame68_with_the_dynamic_contour(tmp_path):

@@ -28,7 +28,7 @@ from numba import njit
 
 from models.head_model import HeadModel
 from models.params import GLOBAL, JAW, JOINT_NAMES, LEFT_EYE, RIGHT_EYE, FlameParams
-from tracking.landmark_model import LandmarkModel, LandmarkSet, contour_bin
+from tracking.landmark_model import LandmarkModel, LandmarkSet, contour_bin, landmarks
 
 FLAME_PARENTS = (-1, 0, 1, 1, 1)  # the fitter's Jacobians assume FLAME's skeleton (and a neck held at zero)
 MODEL_TO_CAMERA = np.diag([1.0, -1.0, -1.0])  # F: model (y up, z to the viewer) -> OpenCV camera
@@ -79,6 +79,7 @@ class FitModel:
     points: LandmarkModel
     landmark_set: LandmarkSet
     free_joints: tuple[int, ...]  # of jaw and eyes, those that move some landmark (unknowns in that order)
+    expression_min: float | None = None  # the head model's: expression coefficients are kept at or above it
     _active: dict = field(default_factory=dict, repr=False)
 
     @staticmethod
@@ -90,10 +91,15 @@ class FitModel:
         bary = np.concatenate([s.bary, s.contour_bary.reshape(-1, 3)])
         points = LandmarkModel.build(head, face_ids, bary)
         moved = points.joints_moved_by()
-        return FitModel(points, landmark_set, tuple(j for j in (JAW, LEFT_EYE, RIGHT_EYE) if moved[j]))
+        return FitModel(points, landmark_set, tuple(j for j in (JAW, LEFT_EYE, RIGHT_EYE) if moved[j]),
+                        head.expression_min)
 
     def with_shape(self, shape: np.ndarray) -> FitModel:
         return replace(self, points=self.points.with_shape(np.asarray(shape, np.float64)), _active={})
+
+    def with_rest_face(self, offsets: np.ndarray) -> FitModel:
+        """The fixed points moved by offsets (P, 3) in rest space (`estimate_rest_face`)."""
+        return replace(self, points=self.points.with_point_offsets(offsets), _active={})
 
     @property
     def observed_ids(self) -> np.ndarray:
@@ -103,6 +109,14 @@ class FitModel:
     @property
     def num_unknowns(self) -> int:
         return 6 + self.points.num_expressions + 3 * len(self.free_joints)
+
+    @property
+    def lower(self) -> np.ndarray:
+        """(n,) the unknowns' lower bounds: `expression_min` on the expression coefficients, else none."""
+        lower = np.full(self.num_unknowns, -np.inf)
+        if self.expression_min is not None:
+            lower[6:6 + self.points.num_expressions] = self.expression_min
+        return lower
 
     def active(self, x: np.ndarray) -> LandmarkModel:
         """The points for the head rotation in x: the fixed ones and the contour row of its yaw."""
@@ -134,14 +148,14 @@ def fit_frame(model: FitModel, observed: np.ndarray, weights: np.ndarray | None,
         rigid[:6] = True
         precision, mean = _frame_prior(model, settings, None)
         x, rigid_iterations = _levenberg_marquardt(linearize, x, precision, mean, rigid, settings.rigid_iterations,
-                                                   settings.tolerance, len(ids))
+                                                   settings.tolerance, len(ids), model.lower)
         x, iterations = _levenberg_marquardt(linearize, x, precision, mean, None, settings.cold_iterations,
-                                             settings.tolerance, len(ids))
+                                             settings.tolerance, len(ids), model.lower)
         iterations += rigid_iterations
     else:
         precision, mean = _frame_prior(model, settings, previous.x)
         x, iterations = _levenberg_marquardt(linearize, previous.x.copy(), precision, mean, None,
-                                             settings.warm_iterations, settings.tolerance, len(ids))
+                                             settings.warm_iterations, settings.tolerance, len(ids), model.lower)
     uv, _ = _project(model.active(x), x, model.free_joints, intrinsics, jacobian=False)
     error = np.linalg.norm(uv - target, axis=1)
     return FitResult(params=flame_params(model, x), landmarks_2d=uv, observed_ids=ids,
@@ -212,9 +226,51 @@ def estimate_shape(model: FitModel, frames: list[np.ndarray], intrinsics, weight
     frame_precision, _ = _frame_prior(model, settings, None)
     precision = np.concatenate([np.tile(frame_precision, count), np.full(num_shape, settings.shape_sigma ** -2)])
     x = np.concatenate([*starts, np.zeros(num_shape)])
+    lower = np.concatenate([np.tile(model.lower, count), np.full(num_shape, -np.inf)])
     x, _ = _levenberg_marquardt(linearize, x, precision, np.zeros(len(x)), None, iterations, settings.tolerance * 0.1,
-                                len(ids) * count)
+                                len(ids) * count, lower)
     return x[shape_ids]
+
+
+def estimate_rest_face(model: FitModel, frames: list[np.ndarray], intrinsics, settings: FitSettings = FitSettings()
+                       ) -> np.ndarray:
+    """Where the driver's face at rest differs from the model's, point by point: (P, 3) offsets of the fixed points
+    in the model's rest space, for `model.with_rest_face`. Per frame, the head's pose (jaw and eyes included) is
+    fitted with no expression; what it leaves unexplained is lifted from the image to each point's depth and turned
+    into the rest frame; the median over the frames (at rest, mostly) is the answer.
+
+    A head model cannot take every face's proportions into its shape space (the demo's has three stretches). What
+    is left over, fitted as expression, reads as opposite expressions held against each other (a driver's rounder
+    eyes as a blink and an eye widening at 3 and 4 each), far outside what the rig was made for. Taken into the
+    rest face, the driver's own features read as rest, and expressions as what the face does from there."""
+    intrinsics = tuple(float(v) for v in intrinsics)
+    fx, fy = intrinsics[:2]
+    ids, fixed = model.observed_ids, len(model.landmark_set.observed)
+    posed = np.zeros(model.num_unknowns, bool)  # the head's pose and the eyes' gaze; no expression, the jaw shut
+    posed[:6] = True
+    for k, joint in enumerate(model.free_joints):
+        posed[6 + model.points.num_expressions + 3 * k: 9 + model.points.num_expressions + 3 * k] = joint != JAW
+    precision, mean = _frame_prior(model, settings, None)
+    offsets = []
+    for frame in frames:
+        target, weight = np.asarray(frame, np.float64)[ids, :2], np.ones(len(ids))
+
+        def linearize(x):
+            return _linearize_frame(model.active(x), x, model.free_joints, target, weight, intrinsics, settings)
+
+        x = _initial_guess(model, target, weight, intrinsics)
+        x, _ = _levenberg_marquardt(linearize, x, precision, mean, posed,
+                                    settings.rigid_iterations + settings.cold_iterations, settings.tolerance, len(ids))
+        points = model.active(x)
+        uv, _ = _project(points, x, model.free_joints, intrinsics, jacobian=False)
+        params = flame_params(model, x)
+        world = landmarks(points, params.expression.double().numpy(), params.pose.double().numpy(),
+                          params.translation.double().numpy())[:fixed]
+        depth = (world @ MODEL_TO_CAMERA.T)[:, 2]
+        residual = (target - uv)[:fixed]
+        in_camera = np.stack([residual[:, 0] * depth / fx, residual[:, 1] * depth / fy, np.zeros(fixed)], axis=1)
+        offsets.append(in_camera @ MODEL_TO_CAMERA @ _rodrigues(x[:3]))  # rows: camera -> world -> rest
+    return np.median(offsets, axis=0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -416,6 +472,9 @@ def _normal_equations(uv, jacobian, target, scale, huber):
     num_points, n = uv.shape[0], jacobian.shape[2]
     hessian, gradient = np.zeros((n, n)), np.zeros(n)
     cost = 0.0
+    # A point moves with a few of the expressions only (each blendshape is local): accumulate over the unknowns
+    # that move it, a quarter of them or fewer with a FACS-like rig.
+    moving = np.empty(n, np.int64)
     for l in range(num_points):
         du, dv = uv[l, 0] - target[l, 0], uv[l, 1] - target[l, 1]
         norm = np.sqrt(du * du + dv * dv)
@@ -425,13 +484,19 @@ def _normal_equations(uv, jacobian, target, scale, huber):
         else:  # rho(r) = 2 k |r| - k^2, its IRLS weight k / |r|
             cost += scale[l] * (2 * huber * norm - huber * huber)
             irls = scale[l] * huber / norm
+        count = 0
+        for a in range(n):
+            if jacobian[l, 0, a] != 0.0 or jacobian[l, 1, a] != 0.0:
+                moving[count] = a
+                count += 1
         for row in range(2):
             residual = du if row == 0 else dv
-            for a in range(n):
+            for i in range(count):
+                a = moving[i]
                 weighted = irls * jacobian[l, row, a]
                 gradient[a] += weighted * residual
-                for b in range(a, n):
-                    hessian[a, b] += weighted * jacobian[l, row, b]
+                for j in range(i, count):
+                    hessian[a, moving[j]] += weighted * jacobian[l, row, moving[j]]
     for a in range(n):  # loops, not BLAS: OpenBLAS's threads, left spinning by other numpy work, would stall it
         for b in range(a):
             hessian[a, b] = hessian[b, a]
@@ -481,14 +546,17 @@ def _project_local(points: LandmarkModel) -> np.ndarray:
     return np.einsum("lc,lca->la", points.bary, points.v_template[points.corners])
 
 
-def _levenberg_marquardt(linearize, x, precision, mean, free, max_iterations, tolerance, num_points):
-    """Minimise data(x) + sum precision (x - mean)^2 over the unknowns marked `free` (None: all).
-    linearize(x) -> (data cost, J^T C J, J^T C r). Returns x and the number of linearizations after the first.
+def _levenberg_marquardt(linearize, x, precision, mean, free, max_iterations, tolerance, num_points, lower=None):
+    """Minimise data(x) + sum precision (x - mean)^2 over the unknowns marked `free` (None: all), with x >= lower
+    (None: unbounded). linearize(x) -> (data cost, J^T C J, J^T C r). Returns x and the number of linearizations
+    after the first.
 
     Stops when the next step's predicted decrease is below tolerance * (cost + num_points), before paying for
     its evaluation: a warm start typically takes one step and sees the second is not worth it.
     """
-    free = np.ones(len(x), bool) if free is None else free
+    free = np.flatnonzero(np.ones(len(x), bool) if free is None else free)
+    lower = np.full(len(x), -np.inf) if lower is None else lower
+    x = np.maximum(x, lower)
     cost, hessian, gradient = linearize(x)
     total = cost + precision @ (x - mean) ** 2
     damping = 1e-4
@@ -496,11 +564,11 @@ def _levenberg_marquardt(linearize, x, precision, mean, free, max_iterations, to
     while iterations < max_iterations:
         h = hessian[np.ix_(free, free)] + np.diag(precision[free])
         g = gradient[free] + precision[free] * (x - mean)[free]
-        step = np.linalg.solve(h + damping * np.diag(np.diag(h)), -g)
+        step = _bounded_step(h + damping * np.diag(np.diag(h)), g, x[free], lower[free])
         if -(g @ step + 0.5 * step @ h @ step) < tolerance * (total + num_points):
             break
         trial = x.copy()
-        trial[free] += step
+        trial[free] = np.maximum(trial[free] + step, lower[free])
         trial_cost, trial_hessian, trial_gradient = linearize(trial)
         trial_total = trial_cost + precision @ (trial - mean) ** 2
         iterations += 1
@@ -512,3 +580,24 @@ def _levenberg_marquardt(linearize, x, precision, mean, free, max_iterations, to
             if damping > 1e6:  # no step lowers the cost: at a minimum
                 break
     return x, iterations
+
+
+def _bounded_step(h: np.ndarray, g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """The step d minimising g d + d h d / 2 with x + d >= lower, by active sets: an unknown at its bound that the
+    gradient pushes out stays there; one the step would take past its bound stops on it, and the others' step is
+    solved again with it there. One linearization's model, solved to its constrained minimum, so that a bound
+    costs no extra evaluations of the fit."""
+    step = np.zeros(len(g))
+    held = (x <= lower) & (g > 0)
+    for _ in range(len(g)):
+        moving = ~held
+        if not moving.any():
+            break
+        rhs = g[moving] + h[np.ix_(moving, held)] @ step[held]
+        step[moving] = np.linalg.solve(h[np.ix_(moving, moving)], -rhs)
+        crossing = moving & (x + step < lower)
+        if not crossing.any():
+            break
+        step[crossing] = lower[crossing] - x[crossing]
+        held |= crossing
+    return step

@@ -88,6 +88,16 @@ class LandmarkModel:
         return replace(self, v_template=self.v_template + self.shapedirs @ shape,
                        joints_template=self.joints_template + self.joints_shapedirs @ shape)
 
+    def with_point_offsets(self, offsets: np.ndarray) -> LandmarkModel:
+        """The first P points moved by offsets (P, 3) in rest space: the vertices moved least (in the least-squares
+        sense) whose barycentric combinations move so; where each point has vertices of its own, exactly."""
+        count = len(offsets)
+        combination = np.zeros((count, len(self.v_template)))
+        rows = np.repeat(np.arange(count), 3)
+        np.add.at(combination, (rows, self.corners[:count].ravel()), self.bary[:count].ravel())
+        moved = np.linalg.lstsq(combination, np.asarray(offsets, np.float64), rcond=None)[0]
+        return replace(self, v_template=self.v_template + moved)
+
     def joints_moved_by(self) -> np.ndarray:
         """(J,) bool: the joints that skin some vertex of these points (rotating another one moves nothing)."""
         return (self.lbs_weights > 0).any(axis=0)

@@ -61,9 +61,11 @@ def _alpha(cutoff: float | np.ndarray, dt: float) -> float | np.ndarray:
 # translation metres, expression FLAME's unitless coefficients (mostly within +-3). Beta is in 1/unit: at speed v
 # (units per second) the cutoff is min_cutoff + beta * v.
 DEFAULT_GROUPS: dict[str, tuple[float, float]] = {
-    # Expression coefficients are the noisiest output (each fits little image evidence); lips move a few
-    # units/s in speech, which lifts the cutoff to ~4-5 Hz: syllables survive, frame-to-frame flicker does not.
-    "expression": (1.5, 0.8),
+    # Expression coefficients are the noisiest output (each fits little image evidence). A blink closes in
+    # 100-150 ms and a brow flashes up for a few frames; at (1.5, 0.8) the filter's speed estimate (1 Hz) rose
+    # too late for either and took their peaks off (bench/bench_transfer.py: the avatar's eyes and brows
+    # followed the driver's at r 0.02-0.04 lower). Here a still face still loses its frame-to-frame flicker.
+    "expression": (3.0, 1.6),
     # The jaw opens and closes several times a second in speech (~2 rad/s): a high beta lets it track speech
     # (cutoff ~20 Hz at that speed) while a closed mouth stays still.
     "jaw": (2.0, 10.0),

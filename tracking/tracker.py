@@ -2,7 +2,8 @@
 
 Per frame: MediaPipe's 478 landmarks -> pick the face being followed -> fit the avatar's own head model
 (tracking/fit.py, warm-started) -> One Euro smoothing -> retargeting (relative to the user's calibrated
-neutral, or absolute). The user's face shape is estimated once, over the first frames with a face, and kept.
+neutral, or absolute). The user's face (its shape and its rest face: `identity`) is estimated once, over the first
+frames with a face, and kept.
 Frames without a face hold the last parameters for a moment, then ease toward neutral.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from models.camera import Camera
 from models.head_model import HeadModel
 from models.params import EYES, GLOBAL, JAW, JOINT_NAMES, FlameParams, FlameSequence
-from tracking.fit import FitModel, FitState, estimate_shape, fit_frame
+from tracking.fit import FitModel, FitState, estimate_rest_face, estimate_shape, fit_frame
 from tracking.ibug68 import ibug68_from_mediapipe
 from tracking.landmark_model import LandmarkSet
 from tracking.retarget import EASE_SECONDS, HOLD_SECONDS, lost_face_weight, retarget
@@ -40,7 +41,7 @@ SHAPE_LIMIT = 3.0
 class TrackerSettings:
     relative: bool = True  # drive expression and jaw relative to the calibrated neutral (absolute until then)
     smoothing: float = 1.0  # One Euro strength, 0 (off) .. 1
-    shape_frames: int = 20  # frames with a face over which the user's shape is estimated; 0: keep the model's
+    shape_frames: int = 20  # frames with a face over which the user's face is estimated; 0: keep the model's
     hold_seconds: float = HOLD_SECONDS  # no face: hold the last parameters this long...
     ease_seconds: float = EASE_SECONDS  # ...then ease to rest over about this long
     focal: float | None = None  # focal length in pixels; None: the image's larger side (about 53 degrees)
@@ -129,8 +130,7 @@ class Tracker:
             self._state = None  # the next face starts cold: it may be elsewhere
             return TrackedFrame(index, time, False, self._without_face(time), None, None, None, float("nan"))
 
-        camera = fitting_camera(image.shape[1], image.shape[0], self.settings.focal)
-        intrinsics = (camera.fx, camera.fy, camera.cx, camera.cy)
+        intrinsics = _intrinsics(fitting_camera(image.shape[1], image.shape[0], self.settings.focal))
         observed = observations(points)
         self._learn_shape(observed, intrinsics)
         result = fit_frame(self.model, observed, None, intrinsics, self._state)
@@ -187,8 +187,8 @@ class Tracker:
         return faces[best]
 
     def _learn_shape(self, observed: np.ndarray, intrinsics) -> None:
-        """Collect the first frames with a face, then estimate the user's shape once and keep it."""
-        if self.shape is not None or self.settings.shape_frames <= 0 or self.head.num_shape == 0:
+        """Collect the first frames with a face, then estimate the user's face once and keep it."""
+        if self.shape is not None or self.settings.shape_frames <= 0:
             return
         if self._shape_job is not None:  # estimating in the background: take the result once it is there
             if not self._shape_job.is_alive():
@@ -199,16 +199,15 @@ class Tracker:
             return
         samples, self._shape_samples = self._shape_samples, []
         if not self.settings.shape_in_background:
-            self._use_shape(estimate_shape(self.model, samples, intrinsics))
+            self._use_shape(identity(self.model, samples, intrinsics))
             return
-        self._shape_result: list[np.ndarray] = []
+        self._shape_result: list[tuple[np.ndarray, FitModel]] = []
         self._shape_job = threading.Thread(target=lambda: self._shape_result.append(
-            estimate_shape(self.model, samples, intrinsics)), name="shape", daemon=True)
+            identity(self.model, samples, intrinsics)), name="shape", daemon=True)
         self._shape_job.start()
 
-    def _use_shape(self, shape: np.ndarray) -> None:
-        self.shape = np.clip(shape, -SHAPE_LIMIT, SHAPE_LIMIT)
-        self.model = self.model.with_shape(self.shape)
+    def _use_shape(self, estimated: tuple[np.ndarray, FitModel]) -> None:
+        self.shape, self.model = estimated
         self._state, self._shape_job = None, None
         self._refit_neutral()
 
@@ -236,6 +235,19 @@ class Tracker:
         return FlameParams(last.expression * keep, last.pose * keep, last.translation * keep)
 
 
+def identity(model: FitModel, frames: list[np.ndarray], intrinsics) -> tuple[np.ndarray, FitModel]:
+    """The user's face from frames of it: its shape (clipped to SHAPE_LIMIT) and the fitting model with that
+    shape and the user's rest face (tracking/fit.py `estimate_rest_face`)."""
+    shape = (np.clip(estimate_shape(model, frames, intrinsics), -SHAPE_LIMIT, SHAPE_LIMIT) if model.points.num_shape
+             else np.zeros(0))
+    shaped = model.with_shape(shape)
+    return shape, shaped.with_rest_face(estimate_rest_face(shaped, frames, intrinsics))
+
+
+def _intrinsics(camera: Camera) -> tuple[float, float, float, float]:
+    return camera.fx, camera.fy, camera.cx, camera.cy
+
+
 def fitting_camera(width: int, height: int, focal: float | None = None) -> Camera:
     """The camera the tracker fits through: at the origin looking down -z (y up), as IMavatar's world."""
     focal = focal or float(max(width, height))
@@ -247,17 +259,24 @@ def track_source(source: FrameSource, tracker: Tracker, progress: bool = True,
                  on_frame: Callable[[TrackedFrame, float], None] | None = None) -> TrackedSequence:
     """Track every frame of a file source: the raw fits (held from the last face where none was found), which
     frames had a face, and the fit error. A progress bar unless `progress` is False; `on_frame` gets each
-    frame's result and the seconds its tracking took."""
+    frame's result and the seconds its tracking took.
+
+    The frames tracked before the user's face was estimated (the first `shape_frames` with a face) are fitted
+    again with it once it is: they would otherwise be the template face's fits, off by the user's proportions."""
     expression, pose, translation, names, found, errors = [], [], [], [], [], []
     held = FlameParams.neutral(tracker.head.num_expressions)
     size = source.size
+    early: list[tuple[int, np.ndarray]] = []  # (row, landmarks) of the frames with a face fitted before the shape
     with tqdm(total=source.frame_count, unit="frame", desc="tracking", disable=not progress) as bar:
         for frame in source:
             start = perf_counter()
+            estimated = tracker.shape is not None
             result = tracker.track(frame.index, frame.time, frame.image)
             if on_frame is not None:
                 on_frame(result, perf_counter() - start)
             held = result.fitted if result.face_found else held
+            if result.face_found and not estimated:
+                early.append((len(names), result.landmarks))
             expression.append(held.expression)
             pose.append(held.pose)
             translation.append(held.translation)
@@ -265,6 +284,19 @@ def track_source(source: FrameSource, tracker: Tracker, progress: bool = True,
             found.append(result.face_found)
             errors.append(result.error_px)
             bar.update()
+    if tracker.shape is not None and early:
+        intrinsics = _intrinsics(fitting_camera(*size, tracker.settings.focal))
+        state = None
+        for row, points in early:
+            refit = fit_frame(tracker.model, observations(points), None, intrinsics, state)
+            state = refit.state
+            expression[row], pose[row], translation[row] = (refit.params.expression, refit.params.pose,
+                                                            refit.params.translation)
+            errors[row] = refit.error_px
+        # A frame without a face among them held the fit before it: hold the refitted one.
+        for row in range(early[0][0], early[-1][0] + 1):
+            if not found[row]:
+                expression[row], pose[row], translation[row] = expression[row - 1], pose[row - 1], translation[row - 1]
     params = FlameSequence(torch.stack(expression), torch.stack(pose), torch.stack(translation), tuple(names))
     return TrackedSequence(params, np.array(found), np.array(errors, np.float32), source.fps,
                            fitting_camera(*size, tracker.settings.focal), tracker.head.expression_names)

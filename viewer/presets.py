@@ -2,7 +2,7 @@
 
     {
       "livehead_preset": 1,
-      "expression": {"smile": 0.8, "blink_left": 0.0, "expression 7": -1.5},
+      "expression": {"smile_left": 0.8, "blink_left": 0.0, "expression 7": -1.5},
       "pose_degrees": {"jaw": 12.0, "head_turn": -20.0, ...},
       "eigen": {"mouth geometry 3": 1.25, "eye region rotation 0": -0.5}
     }

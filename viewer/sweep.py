@@ -1,9 +1,9 @@
 """The scripted sweep the headless mode records: a pure function of the frame index.
 
 neutral -> each expression up and back down -> jaw open and shut -> head turns left and right -> eyes look
-left and right -> one full camera orbit around the head. Each phase lasts a fixed number of beats and gets
-its share of the frames, so any frame count plays the whole sweep at a matching speed; the last frame stops
-just short of where the first began, so the video loops.
+left and right -> one full camera orbit around the head. Each phase lasts a fixed number of beats (the
+expressions share theirs) and gets its share of the frames, so any frame count plays the whole sweep at a
+matching speed; the last frame stops just short of where the first began, so the video loops.
 """
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ JAW_OPEN = 0.3  # radians: wide open
 HEAD_TURN = 0.6  # radians of neck yaw each way
 EYES_TURN = 0.3  # radians each way
 
-NEUTRAL_BEATS, EXPRESSION_BEATS, JAW_BEATS, HEAD_BEATS, EYES_BEATS, ORBIT_BEATS = 1, 2, 2, 4, 3, 6
+# Beats per phase; the expressions share theirs, so that a rig of 32 (or FLAME's 100) does not crowd out the rest.
+NEUTRAL_BEATS, EXPRESSIONS_BEATS, JAW_BEATS, HEAD_BEATS, EYES_BEATS, ORBIT_BEATS = 1, 18, 2, 4, 3, 6
 
 
 def sweep_frame(index: int, count: int, num_expressions: int, orbit: OrbitCamera) -> tuple[FlameParams, Camera]:
     """Parameters and camera of frame `index` of a `count`-frame sweep; `orbit` is the camera at rest."""
     phases = [("neutral", -1, NEUTRAL_BEATS)]
-    phases += [("expression", k, EXPRESSION_BEATS) for k in range(num_expressions)]
+    phases += [("expression", k, EXPRESSIONS_BEATS / num_expressions) for k in range(num_expressions)]
     phases += [("jaw", -1, JAW_BEATS), ("head", -1, HEAD_BEATS), ("eyes", -1, EYES_BEATS), ("orbit", -1, ORBIT_BEATS)]
     beat = index / count * sum(beats for _, _, beats in phases)
     for kind, expression, beats in phases:

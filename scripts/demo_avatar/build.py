@@ -26,7 +26,6 @@ SPACING = {"face": 0.002, "eye_left": 0.0012, "eye_right": 0.0012, "upper_teeth"
            "neck": 0.012, "bust": 0.0045, "bust_edge": 0.008, "bust_back": 0.008}  # metres apart
 OPACITY = 0.97
 CROWN = np.array([0.0, 0.14, -0.07])  # where the hair falls from
-IDENTITY_SCALE = 0.1  # identity components: 10% wider / taller / deeper per unit
 SEEN_DEPTH = 0.012  # metres: a point this near the surface the camera sees first is seen too
 
 
@@ -57,7 +56,11 @@ def _build(face: Face, portrait: Portrait, seed: int) -> RiggedAvatar:
     exprdirs = np.zeros((len(vertices), 3, len(named)))
     for e, expression in enumerate(named.values()):
         exprdirs[:468, :, e] = blendshape(face, expression)
-    shapedirs = np.stack([vertices * axis for axis in np.eye(3)], axis=2) * IDENTITY_SCALE
+    # No identity components: the tracker takes a user's proportions into a rest face (tracking/fit.py
+    # estimate_rest_face). The stretches the demo had (10 % wider, taller, deeper per unit) traded against the
+    # head's distance, which landmarks cannot tell from its size: estimated from the demo's own renders, they went
+    # to the tracker's limit, 30 % larger, and head turns read 1.3 times too large.
+    shapedirs = np.zeros((len(vertices), 3, 0))
 
     # Every mediapipe landmark is a vertex: embed each as a corner of one of its triangles.
     face_ids, bary = np.zeros(478, np.int64), np.zeros((478, 3))
@@ -71,7 +74,7 @@ def _build(face: Face, portrait: Portrait, seed: int) -> RiggedAvatar:
         v_template=as_tensor(vertices), shapedirs=as_tensor(shapedirs), exprdirs=as_tensor(exprdirs),
         posedirs=torch.zeros(36, len(vertices) * 3), joint_regressor=as_tensor(head.joint_regressor),
         parents=torch.tensor([-1, 0, 1, 1, 1]), lbs_weights=as_tensor(np.array(head.weights)),
-        faces=torch.from_numpy(triangles), expression_names=tuple(named),
+        faces=torch.from_numpy(triangles), expression_names=tuple(named), expression_min=0.0,
         landmarks={"mediapipe": LandmarkEmbedding(torch.from_numpy(face_ids), as_tensor(bary))},
     )
 
