@@ -235,14 +235,14 @@ def estimate_shape(model: FitModel, frames: list[np.ndarray], intrinsics, weight
 def estimate_rest_face(model: FitModel, frames: list[np.ndarray], intrinsics, settings: FitSettings = FitSettings()
                        ) -> np.ndarray:
     """Where the driver's face at rest differs from the model's, point by point: (P, 3) offsets of the fixed points
-    in the model's rest space, for `model.with_rest_face`. Per frame, the head's pose (jaw and eyes included) is
-    fitted with no expression; what it leaves unexplained is lifted from the image to each point's depth and turned
-    into the rest frame; the median over the frames (at rest, mostly) is the answer.
+    in the model's rest space, for `model.with_rest_face`. Per frame, the head's pose and the eyes' gaze are fitted
+    with no expression and the jaw shut; what that leaves unexplained is lifted from the image to each point's
+    depth and turned into the rest frame; the median over the frames (at rest, mostly) is the answer.
 
-    A head model cannot take every face's proportions into its shape space (the demo's has three stretches). What
-    is left over, fitted as expression, reads as opposite expressions held against each other (a driver's rounder
-    eyes as a blink and an eye widening at 3 and 4 each), far outside what the rig was made for. Taken into the
-    rest face, the driver's own features read as rest, and expressions as what the face does from there."""
+    A head model's shape space cannot take every face's proportions (the demo has none). What is left over, fitted
+    as expression, reads as opposite expressions held against each other (a driver's rounder eyes as a blink and
+    an eye widening at 2 each), far outside what the rig was made for. Taken into the rest face, the driver's own
+    features read as rest, and expressions as what the face does from there."""
     intrinsics = tuple(float(v) for v in intrinsics)
     fx, fy = intrinsics[:2]
     ids, fixed = model.observed_ids, len(model.landmark_set.observed)
