@@ -37,7 +37,7 @@ MIDDLE_BROW = [105, 52]
 
 
 @dataclass
-class Deformation:
+class Expression:
     """Displacements (metres) of landmark groups at coefficient 1; `mirrored` repeats every group on the
     subject's left (x negated), so symmetric expressions are written for the right side only."""
 
@@ -47,18 +47,18 @@ class Deformation:
     mirrored: bool = True
 
 
-def _left(face: Face, right: Deformation) -> Deformation:
+def _left(face: Face, right: Expression) -> Expression:
     """The mirror image of a one-sided expression written for the subject's right."""
     mirror = face.mirror
     return replace(right, handles=[([int(mirror[i]) for i in ids], (-offset[0], offset[1], offset[2]))
                                    for ids, offset in right.handles], pinned=[int(mirror[i]) for i in right.pinned])
 
 
-def _both_sides(face: Face, name: str, right: Deformation) -> dict[str, Deformation]:
+def _both_sides(face: Face, name: str, right: Expression) -> dict[str, Expression]:
     return {f"{name}_left": _left(face, right), f"{name}_right": right}
 
 
-def lids(face: Face, upper: float, lower: float, side: str = "right") -> list[tuple[list[int], tuple]]:
+def _lids(face: Face, upper: float, lower: float, side: str = "right") -> list[tuple[list[int], tuple]]:
     """Each lid point moved across the eye's opening: the upper lid by `upper`, the lower by `lower` of the gap
     between them (positive closes); the lids stay a little in front of the eyeball as they close."""
     handles = []
@@ -74,7 +74,7 @@ def _pointwise(face: Face, ids: list[int], offset) -> list[tuple[list[int], tupl
     return [([i], tuple(offset(face.points[i]))) for i in ids]
 
 
-def expressions(face: Face) -> dict[str, Deformation]:
+def expressions(face: Face) -> dict[str, Expression]:
     other_eye_and_brow = UPPER_LID["left"] + LOWER_LID["left"] + BROWS["left"]
     upper_lids = UPPER_LID["right"] + UPPER_LID["left"]
     half_width = np.abs(face.points[LIPS, 0]).max()
@@ -85,81 +85,81 @@ def expressions(face: Face) -> dict[str, Deformation]:
         return ([p_outer], tuple(share * (face.points[p_inner] - face.points[p_outer])))
 
     named = {}
-    named |= _both_sides(face, "brow_inner_up", Deformation(
+    named |= _both_sides(face, "brow_inner_up", Expression(
         [(INNER_BROW, (0.0, 0.008, 0.001)), (MIDDLE_BROW, (0.0, 0.004, 0.0))],
         pinned=upper_lids + other_eye_and_brow + OUTER_BROW, radius=0.04, mirrored=False))
-    named |= _both_sides(face, "brow_outer_up", Deformation(
+    named |= _both_sides(face, "brow_outer_up", Expression(
         [(OUTER_BROW, (0.0, 0.008, 0.0)), (MIDDLE_BROW, (0.0, 0.004, 0.0))],
         pinned=upper_lids + other_eye_and_brow + INNER_BROW, radius=0.04, mirrored=False))
-    named |= _both_sides(face, "brow_down", Deformation(
+    named |= _both_sides(face, "brow_down", Expression(
         [(INNER_BROW, (0.004, -0.007, 0.001)), (MIDDLE_BROW + OUTER_BROW, (0.001, -0.005, 0.0))],
         pinned=upper_lids + other_eye_and_brow, radius=0.04, mirrored=False))
-    named |= _both_sides(face, "blink", Deformation(  # the upper lid down to a line 15% above the lower lid
-        lids(face, 0.85, 0.0), pinned=UPPER_LID["right"][::8] + BROWS["right"], radius=0.025, mirrored=False))
-    named |= _both_sides(face, "eye_wide", Deformation(
-        lids(face, -0.6, -0.1), pinned=UPPER_LID["right"][::8] + BROWS["right"], radius=0.02, mirrored=False))
-    named |= _both_sides(face, "eye_squint", Deformation(
-        lids(face, 0.15, 0.4) + [(RIGHT_UNDER_EYE, (0.0, 0.002, 0.001))],
+    named |= _both_sides(face, "blink", Expression(  # the upper lid down to a line 15% above the lower lid
+        _lids(face, 0.85, 0.0), pinned=UPPER_LID["right"][::8] + BROWS["right"], radius=0.025, mirrored=False))
+    named |= _both_sides(face, "eye_wide", Expression(
+        _lids(face, -0.6, -0.1), pinned=UPPER_LID["right"][::8] + BROWS["right"], radius=0.02, mirrored=False))
+    named |= _both_sides(face, "eye_squint", Expression(
+        _lids(face, 0.15, 0.4) + [(RIGHT_UNDER_EYE, (0.0, 0.002, 0.001))],
         pinned=UPPER_LID["right"][::8] + BROWS["right"], radius=0.025, mirrored=False))
-    named |= _both_sides(face, "cheek_squint", Deformation(
+    named |= _both_sides(face, "cheek_squint", Expression(
         [(RIGHT_UNDER_EYE, (0.0, 0.005, 0.002)), (LOWER_LID["right"][2:-2], (0.0, 0.0015, 0.0))],
         pinned=LIPS + NOSE + UPPER_LID["right"], radius=0.035, mirrored=False))
-    named["cheek_puff"] = Deformation(
+    named["cheek_puff"] = Expression(
         [(RIGHT_CHEEK, (-0.008, 0.0, 0.003))],
         pinned=LIPS + NOSE + LOWER_LID["right"] + LOWER_LID["left"], radius=0.05)
-    named["jaw_forward"] = Deformation(
+    named["jaw_forward"] = Expression(
         [(LOWER_LIPS + CHIN + JAW_LINE, (0.0, 0.0, 0.006))], pinned=UPPER_LIPS + NOSE, radius=0.04, mirrored=False)
-    named["jaw_left"] = Deformation(
+    named["jaw_left"] = Expression(
         [(LOWER_LIPS + CHIN + JAW_LINE, (0.006, 0.0, 0.0))], pinned=UPPER_LIPS + NOSE, radius=0.04, mirrored=False)
-    named["jaw_right"] = Deformation(
+    named["jaw_right"] = Expression(
         [(LOWER_LIPS + CHIN + JAW_LINE, (-0.006, 0.0, 0.0))], pinned=UPPER_LIPS + NOSE, radius=0.04, mirrored=False)
     other_corner = [int(face.mirror[i]) for i in RIGHT_CORNER]
-    named |= _both_sides(face, "smile", Deformation(
+    named |= _both_sides(face, "smile", Expression(
         [(RIGHT_CORNER, (-0.007, 0.006, -0.004)), ([205, 36, 50, 187], (-0.001, 0.004, 0.002)),
          ([145, 144, 153], (0.0, 0.0012, 0.0))],
         pinned=NOSE + CHIN + other_corner, radius=0.045, mirrored=False))
-    named |= _both_sides(face, "frown", Deformation(
+    named |= _both_sides(face, "frown", Expression(
         [(RIGHT_CORNER, (-0.001, -0.006, 0.0)), ([146, 91, 95, 88], (0.0, -0.002, 0.0))],
         pinned=NOSE + other_corner, radius=0.035, mirrored=False))
-    named |= _both_sides(face, "stretch", Deformation(
+    named |= _both_sides(face, "stretch", Expression(
         [(RIGHT_CORNER, (-0.008, -0.002, -0.002))], pinned=NOSE + CHIN + other_corner, radius=0.035, mirrored=False))
-    named["lips_press"] = Deformation(  # the red of the lips rolled in: outer edges halfway to the inner, mouth shut
+    named["lips_press"] = Expression(  # the red of the lips rolled in: outer edges halfway to the inner, mouth shut
         [thinner(o, i, 0.5) for o, i in zip(UPPER_OUTER_LIP[1:-1] + LOWER_OUTER_LIP[1:-1],
                                             UPPER_INNER_LIP[1:-1] + LOWER_INNER_LIP[1:-1])]
         + [(INNER_LIPS, (0.0, 0.0, -0.001))], pinned=NOSE + CHIN, radius=0.03, mirrored=False)
-    named["lips_funnel"] = Deformation(  # forward and open in a round: the middle apart, the corners in
+    named["lips_funnel"] = Expression(  # forward and open in a round: the middle apart, the corners in
         _pointwise(face, UPPER_LIPS, lambda p: (-0.2 * p[0], 0.004 * middle_weight(p), 0.006))
         + _pointwise(face, LOWER_LIPS, lambda p: (-0.2 * p[0], -0.004 * middle_weight(p), 0.006))
         + _pointwise(face, RIGHT_CORNER + other_corner, lambda p: (-0.25 * p[0], 0.0, 0.004)),
         pinned=NOSE + CHIN, radius=0.035, mirrored=False)
-    named["pucker"] = Deformation(  # lips pushed forward, gathered towards the middle and closed
+    named["pucker"] = Expression(  # lips pushed forward, gathered towards the middle and closed
         [([i], (-0.35 * p[0], -0.6 * (p[1] - mouth_middle) * (i in INNER_LIPS), 0.007))
          for i, p in zip(LIPS, face.points[LIPS])],
         pinned=NOSE + CHIN, radius=0.035, mirrored=False)
-    named["upper_lip_up"] = Deformation(
+    named["upper_lip_up"] = Expression(
         _pointwise(face, UPPER_LIPS, lambda p: (0.0, 0.004 * middle_weight(p), 0.001)),
         pinned=NOSE[:-2] + RIGHT_CORNER + other_corner + LOWER_LIPS, radius=0.03, mirrored=False)
-    named |= _both_sides(face, "sneer", Deformation(
+    named |= _both_sides(face, "sneer", Expression(
         [(RIGHT_NOSE_WING, (0.0, 0.003, 0.001)), ([185, 40, 39, 191, 80, 81], (0.0, 0.003, 0.0))],
         pinned=[1, 2, 4, 5, 6, 19, 94, 195, 197, 168] + [int(face.mirror[i]) for i in RIGHT_NOSE_WING] + RIGHT_CORNER,
         radius=0.03, mirrored=False))
-    named["mouth_left"] = Deformation([(LIPS, (0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False)
-    named["mouth_right"] = Deformation([(LIPS, (-0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False)
+    named["mouth_left"] = Expression([(LIPS, (0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False)
+    named["mouth_right"] = Expression([(LIPS, (-0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False)
     return named
 
 
-def blendshape(face: Face, deformation: Deformation) -> np.ndarray:
+def blendshape(face: Face, expression: Expression) -> np.ndarray:
     """(468, 3) displacement of every face vertex at coefficient 1."""
     points = face.points[:468]
     handles: dict[int, np.ndarray] = {}
-    for ids, offset in deformation.handles:
+    for ids, offset in expression.handles:
         for i in ids:
             handles[i] = np.array(offset)
-            if deformation.mirrored:
+            if expression.mirrored:
                 handles[face.mirror[i]] = np.array(offset) * [-1.0, 1.0, 1.0]
     moving = np.array(sorted(handles))
     distance = np.linalg.norm(points[:, None] - points[None, moving], axis=-1).min(axis=1)
-    still = set(np.flatnonzero(distance > deformation.radius)) | (set(deformation.pinned) - set(handles))
+    still = set(np.flatnonzero(distance > expression.radius)) | (set(expression.pinned) - set(handles))
     fixed = np.array(sorted(set(handles) | still))
     values = np.array([handles.get(i, np.zeros(3)) for i in fixed])
     return mesh.harmonic(468, face.triangles, fixed, values)
