@@ -265,7 +265,7 @@ class LiveDriver:
         settings = TrackerSettings(**{**vars(self.settings), "shape_in_background": True})
         tracker = Tracker(self.head, settings, detector=self.detector)
         uncalibrated = tracker.neutral  # calibration replaces it
-        shape_fixed = settings.shape_frames <= 0 or self.head.num_shape == 0
+        shape_fixed = settings.shape_frames <= 0
         self._waiting_since = time.perf_counter()
         self._ready.set()
         try:
@@ -302,6 +302,7 @@ class LiveDriver:
                     self._latest = state
                 self._waiting_since = time.perf_counter()
         finally:
+            tracker.close()
             if self.detector is None and hasattr(tracker.detector, "close"):
                 tracker.detector.close()  # the MediaPipe graph the tracker made
 

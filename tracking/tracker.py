@@ -164,6 +164,12 @@ class Tracker:
             observed, intrinsics = self._neutral_observation
             self._set_neutral(fit_frame(self.model, observed, None, intrinsics, None).params)
 
+    def close(self) -> None:
+        """Wait for a face estimate still running in the background: a thread left in native code while the
+        interpreter exits can abort it ("terminate called without an active exception")."""
+        if self._shape_job is not None:
+            self._shape_job.join()
+
     def reestimate_shape(self) -> None:
         """Estimate the user's face shape again over the next frames with a face (e.g. another person sits down)."""
         if self._shape_job is not None:
