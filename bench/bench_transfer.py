@@ -51,14 +51,16 @@ def scaled(image: np.ndarray, longer_side: int) -> np.ndarray:
 
 
 def frames_of(path: Path, limit: int | None = None):
-    source = VideoFileSource(path)
-    try:
+    with VideoFileSource(path) as source:
         for frame in source:
             if limit is not None and frame.index >= limit:
                 break
             yield frame.image
-    finally:
-        source.close()
+
+
+def rate_of(path: Path):
+    with VideoFileSource(path) as source:
+        return source.rate
 
 
 def write_clip(path: Path, frames, rate, size: int | None = None, mirror: bool = False) -> Path:
@@ -77,16 +79,16 @@ def write_clip(path: Path, frames, rate, size: int | None = None, mirror: bool =
     return path
 
 
-def moves(series: np.ndarray) -> tuple[float, bool]:
-    """The series' range (5th to 95th percentile) and whether it exceeds its frame-to-frame noise (a robust
-    spread of successive differences) STILL_FACTOR times."""
+def moves(series: np.ndarray) -> bool:
+    """Whether the series' range (5th to 95th percentile) exceeds its frame-to-frame noise (a robust spread of
+    successive differences) STILL_FACTOR times."""
     values = series[np.isfinite(series)]
     if len(values) < 10:
-        return 0.0, False
+        return False
     spread = float(np.percentile(values, 95) - np.percentile(values, 5))
     steps = np.diff(series)
     noise = 1.4826 * float(np.median(np.abs(steps[np.isfinite(steps)]))) / np.sqrt(2)
-    return spread, spread > STILL_FACTOR * max(noise, 1e-9)
+    return spread > STILL_FACTOR * max(noise, 1e-9)
 
 
 @dataclasses.dataclass
@@ -96,7 +98,6 @@ class ClipResult:
     r: dict[str, float]
     lag: dict[str, int]
     ceiling: dict[str, float]
-    spread: dict[str, float]
     moving: dict[str, bool]
     seconds: float
 
@@ -106,19 +107,18 @@ def measure_clip(avatar, clip: Path, name: str, folder: Path, options, ceiling: 
 
     started = time.perf_counter()
     driver = measure_sequence(detect_faces(frames_of(clip)))
-    rate = VideoFileSource(clip).rate
     copy = {}
     if ceiling:
-        small = write_clip(folder / f"{name}.small.mp4", frames_of(clip), rate, size=CEILING_SIZE)
+        small = write_clip(folder / f"{name}.small.mp4", frames_of(clip), rate_of(clip), size=CEILING_SIZE)
         copy = measure_sequence(detect_faces(frames_of(small)))
     output = folder / f"{name}.avatar.mp4"
     reenact(avatar, Job(clip, output, False), options)
     rendered = measure_sequence(detect_faces(frames_of(output)))
-    result = ClipResult(name, int(np.isfinite(driver["yaw"]).sum()), {}, {}, {}, {}, {}, 0.0)
+    result = ClipResult(name, int(np.isfinite(driver["yaw"]).sum()), {}, {}, {}, {}, 0.0)
     for measure in MEASURES:
         result.r[measure], result.lag[measure] = correlation(driver[measure], rendered[measure])
         result.ceiling[measure] = correlation(driver[measure], copy[measure])[0] if ceiling else float("nan")
-        result.spread[measure], result.moving[measure] = moves(driver[measure])
+        result.moving[measure] = moves(driver[measure])
     result.seconds = time.perf_counter() - started
     return result
 
@@ -188,9 +188,8 @@ def main() -> None:
             clips += [(f"{Path(name).stem} mirrored", FACES / name, True) for name in MIRRORED]
         for name, path, mirror in clips:
             if mirror or args.frames:
-                rate = VideoFileSource(path).rate
                 path = write_clip(folder / f"{name.replace(' ', '_')}.driver.mp4", frames_of(path, args.frames),
-                                  rate, mirror=mirror)
+                                  rate_of(path), mirror=mirror)
             result = measure_clip(avatar, path, name, folder, options, not args.no_ceiling)
             results.append(result)
             print(f"{name}: {result.frames} frames, {result.seconds:.0f} s: " + ", ".join(
