@@ -79,16 +79,15 @@ def write_clip(path: Path, frames, rate, size: int | None = None, mirror: bool =
     return path
 
 
-def moves(series: np.ndarray) -> bool:
-    """Whether the series' range (5th to 95th percentile) exceeds its frame-to-frame noise (a robust spread of
-    successive differences) STILL_FACTOR times."""
+def range_and_noise(series: np.ndarray) -> tuple[float, float]:
+    """The series' range (5th to 95th percentile) and its frame-to-frame noise (a robust spread of successive
+    differences); nan for fewer than 10 values."""
     values = series[np.isfinite(series)]
     if len(values) < 10:
-        return False
-    spread = float(np.percentile(values, 95) - np.percentile(values, 5))
+        return float("nan"), float("nan")
     steps = np.diff(series)
     noise = 1.4826 * float(np.median(np.abs(steps[np.isfinite(steps)]))) / np.sqrt(2)
-    return spread > STILL_FACTOR * max(noise, 1e-9)
+    return float(np.percentile(values, 95) - np.percentile(values, 5)), max(noise, 1e-9)
 
 
 @dataclasses.dataclass
@@ -98,8 +97,13 @@ class ClipResult:
     r: dict[str, float]
     lag: dict[str, int]
     ceiling: dict[str, float]
-    moving: dict[str, bool]
+    driver_range: dict[str, float]
+    driver_noise: dict[str, float]
     seconds: float
+
+    def moving(self, measure: str) -> bool:
+        """The driver's range exceeds its noise STILL_FACTOR times (nan compares False: too few frames)."""
+        return self.driver_range[measure] > STILL_FACTOR * self.driver_noise[measure]
 
 
 def measure_clip(avatar, clip: Path, name: str, folder: Path, options, ceiling: bool) -> ClipResult:
@@ -114,11 +118,11 @@ def measure_clip(avatar, clip: Path, name: str, folder: Path, options, ceiling: 
     output = folder / f"{name}.avatar.mp4"
     reenact(avatar, Job(clip, output, False), options)
     rendered = measure_sequence(detect_faces(frames_of(output)))
-    result = ClipResult(name, int(np.isfinite(driver["yaw"]).sum()), {}, {}, {}, {}, 0.0)
+    result = ClipResult(name, int(np.isfinite(driver["yaw"]).sum()), {}, {}, {}, {}, {}, 0.0)
     for measure in MEASURES:
         result.r[measure], result.lag[measure] = correlation(driver[measure], rendered[measure])
         result.ceiling[measure] = correlation(driver[measure], copy[measure])[0] if ceiling else float("nan")
-        result.moving[measure] = moves(driver[measure])
+        result.driver_range[measure], result.driver_noise[measure] = range_and_noise(driver[measure])
     result.seconds = time.perf_counter() - started
     return result
 
@@ -133,8 +137,19 @@ def table(results: list[ClipResult]) -> list[str]:
                 cell += f" ({result.lag[m]:+d})"
             if np.isfinite(result.ceiling[m]):
                 cell += f" / {result.ceiling[m]:.2f}"
-            cells.append(cell if result.moving[m] else f"still ({cell})")
+            cells.append(cell if result.moving(m) else f"still ({cell})")
         lines.append(f"| {result.name} | {result.frames} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def range_table(results: list[ClipResult]) -> list[str]:
+    """The driver's range per measure and clip (5th to 95th percentile; the face measures are ratios, the angles
+    degrees), and how many times its frame-to-frame noise that is."""
+    lines = ["| clip | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES)]
+    for result in results:
+        lines.append(f"| {result.name} | " + " | ".join(
+            f"{result.driver_range[m]:.3g} ({result.driver_range[m] / result.driver_noise[m]:.0f}x)"
+            for m in MEASURES) + " |")
     return lines
 
 
@@ -142,7 +157,7 @@ def summary(results: list[ClipResult]) -> list[str]:
     """Per measure, over the clips where it moves: median r, the worst clip, the median ceiling, and the goal."""
     lines = ["| measure | median r | worst clip | median ceiling | goal met |", "|---|---|---|---|---|"]
     for m in MEASURES:
-        moving = [result for result in results if result.moving[m]]
+        moving = [result for result in results if result.moving(m)]
         if not moving:
             lines.append(f"| {m} | still in every clip | | | |")
             continue
@@ -193,8 +208,8 @@ def main() -> None:
             result = measure_clip(avatar, path, name, folder, options, not args.no_ceiling)
             results.append(result)
             print(f"{name}: {result.frames} frames, {result.seconds:.0f} s: " + ", ".join(
-                f"{m} {result.r[m]:.2f}" + ("" if result.moving[m] else " (still)") for m in MEASURES), flush=True)
-    lines = table(results) + [""] + summary(results)
+                f"{m} {result.r[m]:.2f}" + ("" if result.moving(m) else " (still)") for m in MEASURES), flush=True)
+    lines = table(results) + [""] + summary(results) + [""] + range_table(results)
     print("\n".join(lines))
     if args.no_write or args.frames or args.clips or args.checkpoint:
         return
@@ -215,6 +230,11 @@ def main() -> None:
         *table(results),
         "",
         *summary(results),
+        "",
+        f"The driver's range per measure (5th to 95th percentile; ratios, and degrees for the head), and in "
+        f"brackets how many times its frame-to-frame noise that is (\"still\" below {STILL_FACTOR:.0f}x):",
+        "",
+        *range_table(results),
         "",
     ]
     write_section("\n".join(section))

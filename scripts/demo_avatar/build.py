@@ -56,6 +56,8 @@ def _build(face: Face, portrait: Portrait, seed: int) -> RiggedAvatar:
     exprdirs = np.zeros((len(vertices), 3, len(named)))
     for e, expression in enumerate(named.values()):
         exprdirs[:468, :, e] = blendshape(face, expression)
+    for vertex, leader in head.follows.items():
+        exprdirs[vertex] = exprdirs[leader]
     # No identity components: the tracker takes a user's proportions into a rest face (tracking/fit.py
     # estimate_rest_face). The stretches the demo had (10 % wider, taller, deeper per unit) traded against the
     # head's distance, which landmarks cannot tell from its size: estimated from the demo's own renders, they went

