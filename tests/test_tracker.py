@@ -235,7 +235,7 @@ def lid_openings(demo, frames: list[TrackedFrame]) -> dict[str, np.ndarray]:
     with torch.no_grad():
         points = pose_head(demo.head, expressions, torch.zeros(len(frames), 5, 3)).vertices[:, :478].numpy()
     measures = [expression_measures(p) for p in points]
-    return {eye: np.array([m[f"eye_{eye.split('_')[1]}"] for m in measures]) for eye in ("blink_left", "blink_right")}
+    return {f"blink_{side}": np.array([m[f"eye_{side}"] for m in measures]) for side in ("left", "right")}
 
 
 def check_blink_events(scripted: dict[str, np.ndarray], openings: dict[str, np.ndarray]) -> None:
