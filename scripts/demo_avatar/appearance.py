@@ -61,9 +61,8 @@ def colours(portrait: Portrait, vertices: Samples, triangles: np.ndarray, gaussi
     result[on_photo] = (weight * photo + (1 - weight) * fill)[on_photo]
     brows = np.zeros(portrait.image.shape[:2], np.float32)
     for outline in BROW_OUTLINES.values():
-        corners = [np.round(portrait.face.pixels[outline]).astype(np.int32)]
-        cv2.fillPoly(brows, corners, 1.0)
-        cv2.polylines(brows, corners, True, 1.0, thickness=2)
+        cv2.fillPoly(brows, [_polygon(portrait, outline)], 1.0)
+        cv2.polylines(brows, [_polygon(portrait, outline)], True, 1.0, thickness=2)
     brow = min((_median_colour(portrait, outline, band=(0.0, 0.2)) for outline in BROW_OUTLINES.values()), key=np.sum)
     on_face = parts == "face"
     share = BROW_EMPHASIS * portrait.sample(gaussians.pixels[on_face], gaussian_filter(brows, BROW_EDGE)[..., None])
@@ -108,11 +107,16 @@ def _inside(portrait: Portrait, pixels: np.ndarray, loop: list[int]) -> np.ndarr
     return Path(portrait.face.pixels[loop]).contains_points(pixels)
 
 
+def _polygon(portrait: Portrait, loop: list[int]) -> np.ndarray:
+    """A landmark loop as OpenCV's polygon: (n, 2) int32 photo pixels."""
+    return np.round(portrait.face.pixels[loop]).astype(np.int32)
+
+
 def _median_colour(portrait: Portrait, loop: list[int], band: tuple[float, float]) -> np.ndarray:
     """Median colour of the photo inside a landmark loop, over its pixels within a band of brightness quantiles
     (e.g. (0.7, 1.0): the brightest 30 %)."""
     mask = np.zeros(portrait.image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(portrait.face.pixels[loop]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [_polygon(portrait, loop)], 1)
     pixels = portrait.image[mask > 0]
     brightness = pixels.sum(axis=1)
     low, high = np.quantile(brightness, band)
