@@ -11,12 +11,11 @@ from matplotlib.path import Path
 from scipy.ndimage import gaussian_filter
 
 from scripts.demo_avatar import mesh
-from scripts.demo_avatar.face import BROWS, EYE_OPENING, MOUTH_OPENING
+from scripts.demo_avatar.face import BROWS, EYE_OPENING, IRIS, MOUTH_OPENING
 from scripts.demo_avatar.portrait import Portrait
 
 LIGHT = np.array([0.25, 0.55, 1.0]) / np.linalg.norm([0.25, 0.55, 1.0])
-FIXED_COLOURS = {"socket": (0.42, 0.24, 0.23), "mouth": (0.10, 0.03, 0.04), "tongue": (0.62, 0.28, 0.30),
-                 "gums": (0.60, 0.33, 0.33)}
+FIXED_COLOURS = {"socket": (0.42, 0.24, 0.23), "mouth": (0.10, 0.03, 0.04), "tongue": (0.62, 0.28, 0.30)}
 PHOTO_PARTS = ("face", "head_front", "head_back", "bust", "bust_edge", "bust_back", "neck")
 HAIR_PARTS = ("head_front", "head_back")  # where the photo did not see them, strands are drawn into the colour
 CHIN_SKIN = [152, 148, 176, 149, 150, 377, 400, 378, 379]  # landmarks of the chin, whose skin the neck takes
@@ -26,6 +25,7 @@ FACING = (0.15, 0.45)  # the photo's colour fades in between these cosines of a 
 # skin and the photo's are faint: on the demo's render it read the left brow lowered by 0.021 of the mesh's 0.072
 # (and read the eye closing by 0.040); drawn in, 0.039 (and the eye closing by 0.029).
 BROW_EMPHASIS, BROW_EDGE = 0.8, 1.0
+IRIS_REACH = 1.25  # the photo's iris over MediaPipe's iris radius
 BROW_OUTLINES = {side: BROWS[side][:5] + BROWS[side][5:][::-1] for side in BROWS}  # upper edge, lower edge back
 
 
@@ -71,13 +71,21 @@ def colours(portrait: Portrait, vertices: Samples, triangles: np.ndarray, gaussi
     for side in ("left", "right"):
         on_eye = parts == f"eye_{side}"
         sclera = _median_colour(portrait, EYE_OPENING[side], band=(0.7, 1.0))
-        visible = _inside(portrait, gaussians.pixels[on_eye], EYE_OPENING[side])[:, None]
-        result[on_eye] = np.where(visible, photo[on_eye], sclera)
+        pixels = gaussians.pixels[on_eye]
+        visible = _inside(portrait, pixels, EYE_OPENING[side])
+        # The iris the lids hide, in the colour of the iris they show: a lid raised shows a round iris, not one cut
+        # flat where the photo's lid was. MediaPipe's iris radius falls short of the photo's iris by about a fifth.
+        centre, rim = portrait.face.pixels[IRIS[side][0]], portrait.face.pixels[IRIS[side][1:]]
+        radius = IRIS_REACH * np.linalg.norm(rim - centre, axis=1).mean()
+        in_iris = np.linalg.norm(pixels - centre, axis=1) < radius
+        iris = np.median(photo[on_eye][in_iris & visible], axis=0)
+        result[on_eye] = np.where(visible[:, None], photo[on_eye], np.where(in_iris[:, None], iris, sclera))
 
-    # Teeth as the photo shows them between the lips; beyond, where lips that move uncover them, gums.
-    on_teeth = np.isin(parts, ["upper_teeth", "lower_teeth"])
-    result[on_teeth] = np.where(_inside(portrait, gaussians.pixels[on_teeth], MOUTH_OPENING)[:, None],
-                                photo[on_teeth], FIXED_COLOURS["gums"])
+    # Teeth as the photo shows them between the lips; beyond, where lips that move uncover them (a smile, the
+    # lips closed at rest then parted), each tooth continued from what the photo shows of it.
+    for part, down in (("upper_teeth", 1.0), ("lower_teeth", -1.0)):
+        on_part = parts == part
+        result[on_part] = portrait.sample(_into_opening(portrait, gaussians.pixels[on_part], down))
     for part in ("socket", "mouth", "tongue"):
         result[parts == part] = FIXED_COLOURS[part]
     return np.clip(result, 0, 1)
@@ -101,6 +109,21 @@ def _strands(points: np.ndarray, crown: np.ndarray, rng: np.random.Generator) ->
     strand = np.floor((around + np.pi) / np.radians(0.7)).astype(int)
     locks = 1 + 0.1 * np.sin(7 * around + 2 * np.sin(3 * around))
     return (locks * rng.uniform(0.9, 1.06, strand.max() + 1)[strand])[:, None]
+
+
+def _into_opening(portrait: Portrait, pixels: np.ndarray, down: float, margin: int = 2, reach: int = 40) -> np.ndarray:
+    """Teeth the photo's lips hide take the colour of the tooth below (upper set, down = 1) or above (lower set,
+    down = -1) them that it shows: each pixel moved that way into the mouth's opening, `margin` past its edge
+    (where lip and tooth blur); pixels the opening is not within `reach` of stay."""
+    moved = pixels.copy()
+    pending = ~_inside(portrait, pixels, MOUTH_OPENING)
+    for step in range(1, reach + 1):
+        shifted = pixels[pending] + [0.0, down * step]
+        found = _inside(portrait, shifted, MOUTH_OPENING)
+        rows = np.flatnonzero(pending)[found]
+        moved[rows] = shifted[found] + [0.0, down * margin]
+        pending[rows] = False
+    return moved
 
 
 def _inside(portrait: Portrait, pixels: np.ndarray, loop: list[int]) -> np.ndarray:

@@ -14,7 +14,7 @@ from models.head_model import HeadModel, LandmarkEmbedding
 from models.params import FlameParams
 from scripts.demo_avatar.appearance import Samples, colours
 from scripts.demo_avatar.bust import MARGIN
-from scripts.demo_avatar.expressions import blendshape, expressions
+from scripts.demo_avatar.expressions import blendshape, expressions, lips_closed
 from scripts.demo_avatar.face import Face, face_from_photo
 from scripts.demo_avatar.head import NECK_BOTTOM, build_head
 from scripts.demo_avatar.portrait import Portrait, seen_by, similarity
@@ -106,8 +106,14 @@ def _build(face: Face, portrait: Portrait, seed: int) -> RiggedAvatar:
     rgb = colours(portrait, Samples(vertices, vertex_normals, vertex_pixels, seen[0]), triangles,
                   Samples(means, normals, pixels, seen[1]), gaussian_parts, corners, gaussian_bary, CROWN,
                   np.random.default_rng(seed))
-    return RiggedAvatar.bind(model, torch.from_numpy(gaussian_faces), as_tensor(means), as_tensor(covars),
-                             as_tensor(opacities), as_tensor(rgb), portrait.camera)
+    avatar = RiggedAvatar.bind(model, torch.from_numpy(gaussian_faces), as_tensor(means), as_tensor(covars),
+                               as_tensor(opacities), as_tensor(rgb), portrait.camera)
+    # The photo's lips are parted; a driver's at rest are closed, and a user's rest is the avatar's (the tracker
+    # drives relative to it). Coloured and bound where the photo shows the lips, the Gaussians ride their triangles
+    # to a rest with the lips closed; a driver who opens the mouth opens it from there.
+    rest = vertices.copy()
+    rest[:468] += blendshape(face, lips_closed(face))
+    return replace(avatar, head=replace(model, v_template=as_tensor(rest)))
 
 
 def _seen_by_camera(camera: Camera, gaussians: Gaussians, points: list[np.ndarray]) -> list[np.ndarray]:

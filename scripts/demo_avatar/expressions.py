@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from scripts.demo_avatar import mesh
-from scripts.demo_avatar.face import BROWS, LOWER_INNER_LIP, LOWER_LID, LOWER_OUTER_LIP, UPPER_INNER_LIP, \
-    UPPER_LID, UPPER_OUTER_LIP, Face
+from scripts.demo_avatar.face import BROWS, EYE_CORNERS, LOWER_INNER_LIP, LOWER_LID, LOWER_OUTER_LIP, MOUTH_CORNERS, \
+    UPPER_INNER_LIP, UPPER_LID, UPPER_OUTER_LIP, Face
 
 INNER_LIPS = sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP))
 LIPS = sorted(set(INNER_LIPS + UPPER_OUTER_LIP + LOWER_OUTER_LIP))
@@ -147,10 +147,12 @@ def expressions(face: Face) -> dict[str, Expression]:
     named["jaw_right"] = Expression(
         [(LOWER_LIPS + CHIN + JAW_LINE, (-0.006, 0.0, 0.0))], pinned=UPPER_LIPS + NOSE, radius=0.04, mirrored=False)
     other_corner = [int(face.mirror[i]) for i in RIGHT_CORNER]
+    # The eye's corners and the brow stay: carried up by the cheek, they lowered the brow over the eye by 0.8 mm,
+    # and on pyfeat_single_face the avatar's brows dropped with each smile four times as far as the driver's.
     named |= _both_sides(face, "smile", Expression(
         [(RIGHT_CORNER, (-0.007, 0.006, -0.004)), ([205, 36, 50, 187], (-0.001, 0.004, 0.002)),
          ([145, 144, 153], (0.0, 0.0012, 0.0))],
-        pinned=NOSE + CHIN + other_corner, radius=0.045, mirrored=False))
+        pinned=NOSE + CHIN + other_corner + list(EYE_CORNERS["right"]) + BROWS["right"], radius=0.045, mirrored=False))
     named |= _both_sides(face, "frown", Expression(
         [(RIGHT_CORNER, (-0.001, -0.006, 0.0)), ([146, 91, 95, 88], (0.0, -0.002, 0.0))],
         pinned=NOSE + other_corner, radius=0.035, mirrored=False))
@@ -179,6 +181,17 @@ def expressions(face: Face) -> dict[str, Expression]:
     named["mouth_left"] = Expression([(LIPS, (0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False)
     named["mouth_right"] = Expression([(LIPS, (-0.008, 0.0, 0.0))], pinned=NOSE, radius=0.035, mirrored=False)
     return named
+
+
+def lips_closed(face: Face) -> Expression:
+    """The photo's parted lips brought together, meeting halfway (their outer edges move a quarter of the gap)."""
+    handles = []
+    for upper_inner, lower_inner, upper_outer, lower_outer in zip(
+            UPPER_INNER_LIP[1:-1], LOWER_INNER_LIP[1:-1], UPPER_OUTER_LIP[1:-1], LOWER_OUTER_LIP[1:-1]):
+        gap = face.points[upper_inner] - face.points[lower_inner]
+        handles += [([upper_inner], tuple(-0.5 * gap)), ([lower_inner], tuple(0.5 * gap)),
+                    ([upper_outer], tuple(-0.25 * gap)), ([lower_outer], tuple(0.25 * gap))]
+    return Expression(handles, pinned=NOSE + CHIN + list(MOUTH_CORNERS) + [78, 308], radius=0.03, mirrored=False)
 
 
 def blendshape(face: Face, expression: Expression) -> np.ndarray:

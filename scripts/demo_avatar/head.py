@@ -141,7 +141,7 @@ def _add_mouth(head: HeadMesh, face: Face) -> None:
     lower = np.array([face.points[i] for i in LOWER_INNER_LIP])
     middle = (upper + lower) / 2
     back = np.array([0.0, 0.0, -0.003])
-    # Teeth reach well past the lips' inner edges: lips that move uncover more of them (and gums), not a hole.
+    # Teeth reach well past the lips' inner edges: lips that move uncover more of them, not a hole.
     upper_teeth = head.add(middle + 1.8 * (upper - middle) + back, one_hot(NECK))
     upper_edge = head.add(middle + back, one_hot(NECK))
     head.add_triangles(mesh.strip(upper_teeth, upper_edge), "upper_teeth")
