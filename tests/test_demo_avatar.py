@@ -138,15 +138,36 @@ def test_mediapipe_finds_a_face_in_the_render(demo, detector, turn, yaw_degrees)
     assert len(faces) == 1
 
 
-def test_jaw_open_opens_the_mouth_as_mediapipe_measures_it(demo, detector):
-    def mouth_opening(p):
-        (landmarks,) = detector.detect(render(demo, p))
+def test_lips_closed_at_rest_and_the_open_jaw_shows_teeth(demo, detector):
+    """At rest the lips are closed, as a driver's are (the photo's are parted); an open jaw parts them on teeth."""
+    def mouth(p):
+        image = render(demo, p)
+        (landmarks,) = detector.detect(image)
         face_height = np.linalg.norm(landmarks[10, :2] - landmarks[152, :2])
-        return np.linalg.norm(landmarks[13, :2] - landmarks[14, :2]) / face_height  # inner lips, mid-mouth
+        (x, top), bottom = landmarks[13, :2], landmarks[14, 1]  # the inner lips' middles, upper and lower
+        rows = np.arange(round(top + 0.2 * (bottom - top)), round(top + 0.8 * (bottom - top)) + 1)  # off the lips
+        brightest = image[rows, int(round(x))].min(axis=1).max(initial=0)  # the darkest channel: high on white
+        return (bottom - top) / face_height, brightest
 
-    neutral, open_jaw = mouth_opening(params(demo)), mouth_opening(params(demo, jaw=0.3))
-    print(f"mouth opening / face height: neutral {neutral:.3f}, jaw 0.3 rad {open_jaw:.3f}")
-    assert open_jaw > 2 * neutral  # the photo's smile already parts the lips; 0.3 rad is a wide-open jaw
+    (rest, _), (opened, teeth) = mouth(params(demo)), mouth(params(demo, jaw=0.3))
+    print(f"inner lips' gap / face height: rest {rest:.3f}, jaw 0.3 rad {opened:.3f}; between them, the brightest "
+          f"pixel's darkest channel {teeth}")
+    assert rest < 0.02 and opened > 0.1  # measured 0.006 and 0.129; the photo's parted lips read 0.052
+    assert teeth >= 170  # teeth: 206; with the upper teeth ending where the closed lips meet, the back wall: 23
+
+
+def test_an_eye_opened_wide_shows_a_round_iris(demo, detector):
+    """The iris the photo's lids hide is painted: opened wide, an eye shows iris above the iris's centre, not the
+    white of the eye where the photo's lid was."""
+    image = render(demo, params(demo, eye_wide_left=1.0, eye_wide_right=1.0))
+    (landmarks,) = detector.detect(image)
+    for centre_id in (468, 473):  # right, left: the iris's centre, then four points on its rim
+        centre = landmarks[centre_id, :2]
+        radius = np.linalg.norm(landmarks[centre_id + 1:centre_id + 5, :2] - centre, axis=1).mean()
+        brightness = lambda dx, dy: image[int(round(centre[1] + dy)), int(round(centre[0] + dx))].mean()
+        iris_top, sclera = brightness(0, -0.8 * radius), brightness(1.6 * radius, 0)
+        print(f"iris {centre_id}: above its centre {iris_top:.0f}, the white beside it {sclera:.0f}")
+        assert iris_top < 0.6 * sclera, centre_id  # measured 60 of 153 (right), 27 of 149; unpainted, 126 of 179
 
 
 def test_detected_landmarks_follow_a_head_turn(demo, detector):

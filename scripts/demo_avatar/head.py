@@ -134,6 +134,9 @@ def _add_socket(head: HeadMesh, face: Face, side: str) -> None:
     head.add_triangles(mesh.fan(floor_ring, head.add(floor.mean(axis=0), one_hot(NECK))[0]), "socket")
 
 
+OVERBITE = 0.9  # of the photo's half gap between the lips: how far the upper teeth reach past where the lips meet
+
+
 def _add_mouth(head: HeadMesh, face: Face) -> None:
     """Teeth behind the lips (the upper set fixed to the skull, the lower to the jaw), a dark back wall that
     shows when the jaw opens, and a tongue."""
@@ -141,12 +144,14 @@ def _add_mouth(head: HeadMesh, face: Face) -> None:
     lower = np.array([face.points[i] for i in LOWER_INNER_LIP])
     middle = (upper + lower) / 2
     back = np.array([0.0, 0.0, -0.003])
-    # Teeth reach well past the lips' inner edges: lips that move uncover more of them, not a hole.
+    # Teeth reach well past the lips' inner edges: lips that move uncover more of them, not a hole. The lips meet
+    # at rest halfway between the photo's (build.py); the upper teeth reach below that, and the lower ones above it
+    # and further back, as an overbite: a jaw that opens shows both.
     upper_teeth = head.add(middle + 1.8 * (upper - middle) + back, one_hot(NECK))
-    upper_edge = head.add(middle + back, one_hot(NECK))
+    upper_edge = head.add(middle + OVERBITE * (lower - middle) + back, one_hot(NECK))
     head.add_triangles(mesh.strip(upper_teeth, upper_edge), "upper_teeth")
-    lower_edge = head.add(middle + back, one_hot(JAW))
-    lower_teeth = head.add(middle + 1.5 * (lower - middle) + back, one_hot(JAW))
+    lower_edge = head.add(middle + OVERBITE / 2 * (upper - middle) + 1.5 * back, one_hot(JAW))
+    lower_teeth = head.add(middle + 1.5 * (lower - middle) + 1.5 * back, one_hot(JAW))
     head.add_triangles(mesh.strip(lower_edge, lower_teeth), "lower_teeth")
 
     mouth_centre = middle.mean(axis=0)
