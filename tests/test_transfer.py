@@ -54,11 +54,13 @@ def talking_child(demo, tmp_path_factory):
     return driver, avatar
 
 
-# Measured at 256x256 (Pearson r, driver against avatar): mouth_open 0.86, eye_right 0.88, eye_left 0.93,
-# brow_right 0.85, brow_left 0.89, yaw 0.90. With the tracker's rest face taken out (tracking/tracker.py
-# `identity` returning the model with its shape only; measured before the demo's brows were drawn in): eyes 0.74
-# and 0.71, yaw 0.77 (brows 0.88 and 0.81, mouth 0.88). Thresholds about 0.07 below the measured figures.
-MIN_R = {"mouth_open": 0.78, "eye_right": 0.8, "eye_left": 0.82, "brow_right": 0.75, "brow_left": 0.75, "yaw": 0.82}
+# Measured at 256x256 (Pearson r, driver against avatar): mouth_open 0.82, eye_right 0.89, eye_left 0.92,
+# brow_right 0.85, brow_left 0.88, yaw 0.89. (mouth_open was 0.86 while the demo's lips were parted at rest: this
+# child talks with the mouth open; the clips whose mouths rest shut gained, liveportrait_d14 0.67 -> 0.97 in
+# bench/bench_transfer.py.) With the tracker's rest face taken out (tracking/tracker.py `identity` returning the
+# model with its shape only; measured before the demo's brows were drawn in): eyes 0.74 and 0.71, yaw 0.77 (brows
+# 0.88 and 0.81, mouth 0.88). Thresholds about 0.07 below the measured figures.
+MIN_R = {"mouth_open": 0.75, "eye_right": 0.8, "eye_left": 0.82, "brow_right": 0.75, "brow_left": 0.75, "yaw": 0.82}
 
 
 def test_the_avatar_does_what_the_drivers_face_does(talking_child):
