@@ -25,8 +25,8 @@ FACING = (0.15, 0.45)  # the photo's colour fades in between these cosines of a 
 # skin and the photo's are faint: on the demo's render it read the left brow lowered by 0.021 of the mesh's 0.072
 # (and read the eye closing by 0.040); drawn in, 0.039 (and the eye closing by 0.029).
 BROW_EMPHASIS, BROW_EDGE = 0.8, 1.0
-IRIS_REACH = 1.25  # the photo's iris over MediaPipe's iris radius
 BROW_OUTLINES = {side: BROWS[side][:5] + BROWS[side][5:][::-1] for side in BROWS}  # upper edge, lower edge back
+IRIS_REACH = 1.25  # the photo's iris over MediaPipe's iris radius (which falls short of it by about a fifth)
 
 
 @dataclass
@@ -74,7 +74,7 @@ def colours(portrait: Portrait, vertices: Samples, triangles: np.ndarray, gaussi
         pixels = gaussians.pixels[on_eye]
         visible = _inside(portrait, pixels, EYE_OPENING[side])
         # The iris the lids hide, in the colour of the iris they show: a lid raised shows a round iris, not one cut
-        # flat where the photo's lid was. MediaPipe's iris radius falls short of the photo's iris by about a fifth.
+        # flat where the photo's lid was.
         centre, rim = portrait.face.pixels[IRIS[side][0]], portrait.face.pixels[IRIS[side][1:]]
         radius = IRIS_REACH * np.linalg.norm(rim - centre, axis=1).mean()
         in_iris = np.linalg.norm(pixels - centre, axis=1) < radius

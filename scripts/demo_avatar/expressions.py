@@ -191,7 +191,8 @@ def lips_closed(face: Face) -> Expression:
         gap = face.points[upper_inner] - face.points[lower_inner]
         handles += [([upper_inner], tuple(-0.5 * gap)), ([lower_inner], tuple(0.5 * gap)),
                     ([upper_outer], tuple(-0.25 * gap)), ([lower_outer], tuple(0.25 * gap))]
-    return Expression(handles, pinned=NOSE + CHIN + list(MOUTH_CORNERS) + [78, 308], radius=0.03, mirrored=False)
+    corners = list(MOUTH_CORNERS) + [UPPER_INNER_LIP[0], UPPER_INNER_LIP[-1]]  # outer and inner: they stay
+    return Expression(handles, pinned=NOSE + CHIN + corners, radius=0.03, mirrored=False)
 
 
 def blendshape(face: Face, expression: Expression) -> np.ndarray:

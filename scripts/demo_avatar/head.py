@@ -25,6 +25,7 @@ SKULL_RADII = np.array([0.074, 0.10, 0.092])
 NECK_CENTRE_Z, NECK_RADII = -0.08, np.array([0.05, 0.056])
 NECK_TOP, NECK_BOTTOM, NECK_JOINT_Y = -0.065, -0.215, -0.075
 JAW_JOINT = np.array([0.0, -0.03, -0.055])  # near the jaw hinges, in front of the ears
+OVERBITE = 0.9  # how far the upper teeth reach past where the closed lips meet, of the photo's half gap between them
 EAR, JAW_CORNER = 234, 172  # face outline landmarks (the subject's right) where the ear and the jaw's corner are
 WIDEST_BEHIND_OUTLINE = 0.015  # the head is widest at least this far behind the face outline
 HEAD_REACH = 2.0  # the photo's head outline is looked for up to this many skull heights from the skull's axis
@@ -132,9 +133,6 @@ def _add_socket(head: HeadMesh, face: Face, side: str) -> None:
     head.follows |= dict(zip(floor_ring, loop))
     head.add_triangles(mesh.strip(loop, floor_ring, closed=True), "socket")
     head.add_triangles(mesh.fan(floor_ring, head.add(floor.mean(axis=0), one_hot(NECK))[0]), "socket")
-
-
-OVERBITE = 0.9  # of the photo's half gap between the lips: how far the upper teeth reach past where the lips meet
 
 
 def _add_mouth(head: HeadMesh, face: Face) -> None:
