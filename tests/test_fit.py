@@ -47,10 +47,13 @@ def project(points: np.ndarray, intrinsics=INTRINSICS) -> np.ndarray:
 
 
 def observe(model: FitModel, truth: FlameParams, noise_px: float, rng, shape=None) -> np.ndarray:
-    """(478, 2) the truth's landmarks, projected, with Gaussian noise."""
+    """(478, 2) the truth's landmarks where the detector puts them, projected, with Gaussian noise (0 at the
+    points the fit leaves out)."""
     points = landmarks(model.points, truth.expression.double().numpy(), truth.pose.double().numpy(),
                        truth.translation.double().numpy(), shape)
-    return project(points) + rng.normal(0, noise_px, (len(points), 2))
+    observed = np.zeros((478, 2))
+    observed[model.observed_ids] = project(points) + rng.normal(0, noise_px, (len(points), 2))
+    return observed
 
 
 def random_truth(rng, num_expressions: int) -> FlameParams:
@@ -157,7 +160,7 @@ def test_recovers_known_parameters_cold_and_warm(model, head):
         for result, worst in ((cold, worst_cold), (warm, worst_warm)):
             found = errors(model, result.params, truth) | {"error_px": result.error_px}
             assert_close(found, noise)
-            # Mean |2D Gaussian| is 1.25 sigma; 24 unknowns fitted to 956 coordinates take a little off.
+            # Mean |2D Gaussian| is 1.25 sigma; 24 unknowns fitted to 828 coordinates take a little off.
             assert 1.0 * noise < result.error_px < 1.4 * noise
             for key, value in found.items():
                 worst[key] = max(worst.get(key, 0), value)
@@ -169,8 +172,9 @@ def test_recovers_known_parameters_cold_and_warm(model, head):
 def objective_by_hand(model: FitModel, observed: np.ndarray, settings: FitSettings, previous: np.ndarray | None):
     """The residuals whose squares the fit minimises, from the module's docstring and FitSettings alone, for a
     general solver: reprojection X = F R(x[:3]) p + x[3:6] of the points p posed by expression, jaw and eyes
-    (tracking.landmark_model.landmarks, checked against pose_head), over pixel_sigma (Huber off: huber_px must be
-    beyond every residual); each prior as (x - mean) / sigma; with a previous frame, the temporal prior too."""
+    (tracking.landmark_model.landmarks, checked against pose_head), over pixel_sigma, times the square root of
+    each point's weight (Huber off: huber_px must be beyond every residual); each prior as (x - mean) / sigma;
+    with a previous frame, the temporal prior too."""
     num_expressions = model.points.num_expressions
     target = observed[model.observed_ids]
     joints = {j: 6 + num_expressions + 3 * k for k, j in enumerate(model.free_joints)}  # where each joint's 3 are
@@ -186,7 +190,8 @@ def objective_by_hand(model: FitModel, observed: np.ndarray, settings: FitSettin
         posed = landmarks(model.points, expression, pose)
         camera = (MODEL_TO_CAMERA @ axis_angle_matrix(x[:3]) @ posed.T).T + x[3:6]
         uv = np.stack([fx * camera[:, 0] / camera[:, 2] + cx, fy * camera[:, 1] / camera[:, 2] + cy], axis=1)
-        parts = [((uv - target) / settings.pixel_sigma).reshape(-1), expression / settings.expression_sigma]
+        parts = [((uv - target) * np.sqrt(model.point_weights)[:, None] / settings.pixel_sigma).reshape(-1),
+                 expression / settings.expression_sigma]
         parts += [x[at:at + 3] / absolute[j] for j, at in joints.items()]
         if previous is not None:
             change = x - previous
@@ -293,17 +298,18 @@ def test_estimates_the_face_shape_from_several_frames(head):
 
 
 def another_face(model: FitModel) -> np.ndarray:
-    """(478, 3) rest-space offsets that make the demo's landmarks another person's: eyes rounder (lids 2 mm further
-    apart), a mouth 8 mm wider, brows 3 mm higher, and 1 mm of smooth unevenness; none of it in the shape space."""
-    points = _rest_points(model)
-    offsets = np.zeros_like(points)
+    """(P, 3) rest-space offsets of the fitted points that make the demo's landmarks another person's: eyes rounder
+    (lids 2 mm further apart), a mouth 8 mm wider, brows 3 mm higher, and 1 mm of smooth unevenness; none of it in
+    the shape space."""
+    offsets = np.zeros((478, 3))  # by MediaPipe index
     for side in ("left", "right"):
         offsets[UPPER_LID[side][1:-1], 1] += 0.0013
         offsets[LOWER_LID[side][1:-1], 1] -= 0.0007
         offsets[BROWS[side], 1] += 0.003
     for corner, direction in zip(MOUTH_CORNERS, (-1, 1)):
         offsets[corner, 0] += 0.004 * direction
-    offsets[:, :2] += 0.001 * np.sin(points[:, [1, 0]] * 90)
+    offsets = offsets[model.landmark_set.observed]
+    offsets[:, :2] += 0.001 * np.sin(_rest_points(model)[:, [1, 0]] * 90)
     return offsets
 
 

