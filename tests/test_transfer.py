@@ -42,16 +42,28 @@ def reenacted(avatar, video: Path, folder: Path) -> list[np.ndarray]:
     return frames_of(output)
 
 
-@pytest.fixture(scope="module")
-def talking_child(demo, tmp_path_factory):
-    """liveportrait_d11.mp4 (a child talking, mouth wide open, eyes looking round, brows moving): each measure of
-    the driver and of the avatar over time."""
-    video = FACES / "liveportrait_d11.mp4"
+def driver_and_avatar(avatar, clip: str, folder: Path) -> tuple[dict, dict]:
+    """Each measure over time of the fixture clip's driver and of the avatar reenacting it."""
+    video = FACES / clip
     if not video.is_file():
         pytest.skip("the shared face fixtures are absent")
-    driver = measure_sequence(detect_faces(frames_of(video)))
-    avatar = measure_sequence(detect_faces(reenacted(demo, video, tmp_path_factory.mktemp("transfer"))))
-    return driver, avatar
+    return (measure_sequence(detect_faces(frames_of(video))),
+            measure_sequence(detect_faces(reenacted(avatar, video, folder))))
+
+
+def assert_carried_over(measures: tuple[dict, dict], minimum_r: dict[str, float]) -> None:
+    """Each named measure's r, driver against avatar, at its minimum or above."""
+    driver, avatar = measures
+    found = {name: correlation(driver[name], avatar[name])[0] for name in minimum_r}
+    print("\n" + ", ".join(f"{name} {r:.2f}" for name, r in found.items()))
+    for name, bound in minimum_r.items():
+        assert found[name] >= bound, (name, found)
+
+
+@pytest.fixture(scope="module")
+def talking_child(demo, tmp_path_factory):
+    """liveportrait_d11.mp4 (a child talking, mouth wide open, eyes looking round, brows moving)."""
+    return driver_and_avatar(demo, "liveportrait_d11.mp4", tmp_path_factory.mktemp("transfer"))
 
 
 # Measured at 256x256 (Pearson r, driver against avatar): mouth_open 0.82, eye_right 0.89, eye_left 0.92,
@@ -64,11 +76,7 @@ MIN_R = {"mouth_open": 0.75, "eye_right": 0.8, "eye_left": 0.82, "brow_right": 0
 
 
 def test_the_avatar_does_what_the_drivers_face_does(talking_child):
-    driver, avatar = talking_child
-    found = {name: correlation(driver[name], avatar[name])[0] for name in MIN_R}
-    print("\n" + ", ".join(f"{name} {r:.2f}" for name, r in found.items()))
-    for name, bound in MIN_R.items():
-        assert found[name] >= bound, (name, found)
+    assert_carried_over(talking_child, MIN_R)
 
 
 def test_raising_the_brows_raises_the_avatars_brows(talking_child):
@@ -87,14 +95,8 @@ def test_raising_the_brows_raises_the_avatars_brows(talking_child):
 
 @pytest.fixture(scope="module")
 def winks_and_brows(demo, tmp_path_factory):
-    """liveportrait_d14.mp4 (a young woman: eyes to the side, eyes shut, one-eye winks, brows, smiles): each
-    measure of the driver and of the avatar over time."""
-    video = FACES / "liveportrait_d14.mp4"
-    if not video.is_file():
-        pytest.skip("the shared face fixtures are absent")
-    driver = measure_sequence(detect_faces(frames_of(video)))
-    avatar = measure_sequence(detect_faces(reenacted(demo, video, tmp_path_factory.mktemp("winks"))))
-    return driver, avatar
+    """liveportrait_d14.mp4 (a young woman: eyes to the side, eyes shut, one-eye winks, brows, smiles)."""
+    return driver_and_avatar(demo, "liveportrait_d14.mp4", tmp_path_factory.mktemp("winks"))
 
 
 # Measured at 256x256: eye_right 0.94, eye_left 0.88, brow_right 0.76, brow_left 0.75. With the skin around the
@@ -104,11 +106,7 @@ MIN_R_WINKS = {"eye_right": 0.88, "eye_left": 0.82, "brow_right": 0.7, "brow_lef
 
 
 def test_the_brows_follow_the_brows_not_the_skin_above_the_lids(winks_and_brows):
-    driver, avatar = winks_and_brows
-    found = {name: correlation(driver[name], avatar[name])[0] for name in MIN_R_WINKS}
-    print("\n" + ", ".join(f"{name} {r:.2f}" for name, r in found.items()))
-    for name, bound in MIN_R_WINKS.items():
-        assert found[name] >= bound, (name, found)
+    assert_carried_over(winks_and_brows, MIN_R_WINKS)
 
 
 @pytest.fixture(scope="module")
