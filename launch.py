@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from viewer.settings import Settings, UsageError, settings_from
+from viewer.runs.settings import Settings, UsageError, settings_from
 
 EXAMPLES = """\
 examples:
@@ -137,9 +137,9 @@ def save_avatar_file(settings: Settings) -> None:
 def run_headless(settings: Settings) -> None:
     import torch
 
-    from viewer.headless import render_sweep
-    from viewer.orbit import OrbitCamera
-    from viewer.video import Mp4Writer
+    from models.orbit import OrbitCamera
+    from viewer.runs.sweep import render_sweep
+    from viewer.runs.video import Mp4Writer
 
     check_renderer(settings.renderer)
     try:
@@ -169,7 +169,7 @@ def cannot_write(output: Path, err: OSError) -> UsageError:
 
 def plan_reenactment(settings: Settings) -> list:
     """The jobs of --video and --output, checked before anything is loaded or tracked."""
-    from viewer.reenact import ReenactError, plan_jobs
+    from viewer.runs.jobs import ReenactError, plan_jobs
 
     try:
         jobs = plan_jobs(settings.video, settings.output, settings.png, settings.output_is_folder)
@@ -182,7 +182,9 @@ def plan_reenactment(settings: Settings) -> list:
 
 
 def run_reenact(settings: Settings) -> int:
-    from viewer.reenact import ReenactError, ReenactOptions, reenact_all
+    from viewer.runs.batch import reenact_all
+    from viewer.runs.driven_video import ReenactOptions
+    from viewer.runs.jobs import ReenactError
 
     check_renderer(settings.renderer)
     jobs = plan_reenactment(settings)
@@ -201,7 +203,8 @@ def run_reenact(settings: Settings) -> int:
 
 def check_video(settings: Settings):
     """--video in the window: every one-line error that needs no avatar, before the window's own."""
-    from viewer.reenact import ReenactError, ReenactOptions, open_input
+    from viewer.runs.driven_video import ReenactOptions, open_input
+    from viewer.runs.jobs import ReenactError
 
     job = plan_reenactment(settings)[0]
     try:
@@ -213,7 +216,8 @@ def check_video(settings: Settings):
 def open_video_timeline(settings: Settings, avatar, video):
     """The video, tracked (a progress bar here in the terminal) or its tracking replayed, as the window's
     timeline; its export writes what the headless run with the same options writes."""
-    from viewer.reenact import ReenactError, ReenactOptions
+    from viewer.runs.driven_video import ReenactOptions
+    from viewer.runs.jobs import ReenactError
     from viewer.video_timeline import open_video_timeline as open_timeline
 
     announce_first_compile(settings.renderer, tracking=video.replay is None)

@@ -24,9 +24,9 @@ from avatar.rasterizer.cpu import rasterize_cpu  # noqa: E402
 from avatar.rasterizer.reference import rasterize_reference  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from models.camera import Camera  # noqa: E402
+from models.orbit import OrbitCamera  # noqa: E402
 from models.params import FlameParams  # noqa: E402
-from viewer.orbit import OrbitCamera  # noqa: E402
-from viewer.sweep import sweep_frame  # noqa: E402
+from viewer.runs.sweep import sweep_frame  # noqa: E402
 
 SIZE = 512
 FRAMES = 40  # per scene, in ROUNDS rounds

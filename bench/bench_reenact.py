@@ -16,8 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar import load_avatar  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
-from viewer.reenact import Job, ReenactOptions, reenact  # noqa: E402
-from viewer.settings import settings_from  # noqa: E402
+from viewer.runs.driven_video import ReenactOptions
+from viewer.runs.jobs import Job
+from viewer.runs.reenact import reenact  # noqa: E402
+from viewer.runs.settings import settings_from  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces"
 VIDEO = FACES / "pyfeat_WolfgangLanger_Pexels.mp4"
@@ -57,12 +59,12 @@ def main() -> None:
         "## Video reenactment, CPU",
         "",
         "`.venv/bin/python bench/bench_reenact.py` (this section is what it writes). `launch.py --video "
-        f"{video.name} --output OUT.mp4 --headless` as `viewer/reenact.py` runs it, in one process: the demo "
+        f"{video.name} --output OUT.mp4 --headless` as `viewer/runs/reenact.py` runs it, in one process: the demo "
         f"avatar, the CPU rasterizer, the avatar layout, {rows[0][1]} frames ({video.name}, 640x360, with its "
         "audio copied). Decode: PyAV's decoding of the source frames; track: MediaPipe's landmarks, the fit and "
         "the one-time face-shape estimate (tracking/tracker.py), then the offline neutral and zero-phase "
         "smoothing; render: the avatar's Gaussians and their rasterization; encode: libx264 (crf 18) and the "
-        "audio copy. Decoding and encoding run on threads of their own (viewer/overlap.py), overlapping the "
+        "audio copy. Decoding and encoding run on threads of their own (viewer/runs/background.py), overlapping the "
         "tracking and the rendering: each stage's figure is the time it was busy, and together they exceed the "
         "wall time. Frames/s is end to end (wall clock, the saved tracking and report included).",
         "",

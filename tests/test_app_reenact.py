@@ -14,8 +14,8 @@ import pytest
 from tests.test_app import assert_recorded_frames, rgb, run, skin
 from tests.test_reenact import mouth_opening, read_video, write_clip
 from viewer.app import IMAGE_LEFT
-from viewer.overlay import fit_into
 from viewer.panel import FEED_SIZE, PADDING
+from viewer.runs.overlay import fit_into
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"
@@ -110,7 +110,7 @@ DRIVE = textwrap.dedent("""
     app.toggle_play()
     pressed.append(time.perf_counter())
     recording = [time.perf_counter()]
-    app.start_recording(out / "take.mp4", layout="side_by_side")
+    app.start_recording(out / "take.mp4", layout="side")
     played = []  # the least and most time the timeline played when each step showed its frame; the feed's frame
     while time.perf_counter() - pressed[0] < 1.2:
         began = time.perf_counter()

@@ -158,9 +158,9 @@ def test_static_opacities_need_no_components(demo, gem):
 def test_driven_by_tracked_faces_it_renders_like_the_avatar(demo, gem):
     """pyfeat_single_face.mp4 (neutral, then a broad smile) tracked with the demo's head model: the GEM, driven
     through its mapper with the head's rotation as its root, against the demo rendered with the same parameters."""
-    from tracking.offline import drive_sequence, estimate_neutral
+    from tracking.offline import drive_sequence, estimate_neutral, track_source
     from tracking.sources import open_source
-    from tracking.tracker import Tracker, track_source
+    from tracking.tracker import Tracker
 
     with open_source(FACES / "pyfeat_single_face.mp4") as source:  # as a reenactment tracks and drives it
         sequence = track_source(source, Tracker(demo.head), progress=False)

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from viewer.video import Mp4Writer
+from viewer.runs.video import Mp4Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,16 +124,16 @@ def test_an_output_made_a_folder_during_the_sweep_is_one_line_and_leaves_nothing
     """Checked before the work, the output can still change during it: the final rename fails in one line, and
     the temporary file goes."""
     import launch as program
-    import viewer.headless
+    import viewer.runs.sweep
 
     output = tmp_path / "x.mp4"
-    sweep = viewer.headless.render_sweep
+    sweep = viewer.runs.sweep.render_sweep
 
     def sweep_then_make_the_output_a_folder(*args):
         sweep(*args)
         output.mkdir()
 
-    monkeypatch.setattr(viewer.headless, "render_sweep", sweep_then_make_the_output_a_folder)
+    monkeypatch.setattr(viewer.runs.sweep, "render_sweep", sweep_then_make_the_output_a_folder)
     assert program.main(["--headless", "--frames", "2", "--size", "32", "--output", str(output)]) == 2
     error = capsys.readouterr().err.splitlines()[-1]  # after the progress bar
     assert error.startswith(f"livehead: cannot write --output {output}: Is a directory; "), error
@@ -214,7 +214,7 @@ def test_an_on_switch_of_a_config_turns_off_on_the_command_line_and_help_shows_t
     a config turns on, the command line turns off again (--no-gem)."""
     import yaml
 
-    from viewer.settings import DEFAULTS_FILE, settings_from
+    from viewer.runs.settings import DEFAULTS_FILE, settings_from
 
     config = tmp_path / "config.yaml"
     config.write_text("gem: true\nlandmarks: true\nsize: 64\n")

@@ -1,17 +1,27 @@
 """The project's imports, read with ast (nothing is imported): data flows one way (docs/architecture.md), so no
-package imports one above it, and no module imports itself through others. Imports inside functions count too:
+layer imports one above it, and no module imports itself through others. Imports inside functions count too:
 a lazy import is still a dependency. A `__main__.py` is a command line and may import across."""
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("models", "avatar", "tracking", "viewer")
-MAY_NOT_IMPORT = {  # the flow: models -> avatar, tracking -> viewer -> launch.py
-    "models": {"avatar", "tracking", "viewer"},
-    "avatar": {"tracking", "viewer"},
-    "tracking": {"avatar", "viewer"},
-    "viewer": set(),
+FOLDERS = ("models", "avatar", "tracking", "viewer", "scripts", "bench")
+# Each layer and the layers below it that it may import (its own modules it always may); a module is in the
+# layer its name starts with, the longest that fits (viewer.runs.reenact: "viewer.runs").
+MAY_IMPORT = {
+    "models": set(),
+    "avatar": {"models"},
+    "tracking": {"models"},  # it sees only the head model an avatar exposes
+    "viewer.runs": {"models", "avatar", "tracking"},  # the runs without a window
+    "viewer": {"models", "avatar", "tracking", "viewer.runs"},  # the window
+    "launch": {"models", "avatar", "tracking", "viewer.runs", "viewer"},
+    "scripts": {"models", "avatar", "tracking"},  # the demo's builder: nothing imports it but its tests
+    "bench": {"models", "avatar", "tracking", "viewer.runs", "viewer", "tests.fake_experiment"},
 }
+# The window's own modules: the only ones that may import dearpygui. The runs, the drive state, the render
+# thread and what else a front-end needs have no display to import it on.
+WINDOW_MODULES = {"viewer.app", "viewer.window", "viewer.panel", "viewer.display", "viewer.eigen_sliders",
+                  "viewer.face_sliders"}
 
 
 def module_name(path: Path) -> str:
@@ -20,12 +30,18 @@ def module_name(path: Path) -> str:
 
 
 def project_modules() -> dict[str, Path]:
-    files = [ROOT / "launch.py"] + [path for package in PACKAGES for path in (ROOT / package).rglob("*.py")]
-    return {module_name(path): path for path in files}
+    files = [ROOT / "launch.py"] + [path for folder in FOLDERS for path in (ROOT / folder).rglob("*.py")]
+    return {module_name(path): path for path in files} | {"tests.fake_experiment": ROOT / "tests/fake_experiment.py"}
 
 
-def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
-    """The project modules `path` imports: `from a.b import c` is a.b.c where that is a module, else a.b."""
+def layer_of(name: str) -> str | None:
+    layers = [layer for layer in MAY_IMPORT if name == layer or name.startswith(layer + ".")]
+    return max(layers, key=len, default=None)
+
+
+def imports_of(path: Path, modules: dict[str, Path], outside: bool = False) -> set[str]:
+    """The project modules `path` imports: `from a.b import c` is a.b.c where that is a module, else a.b. With
+    `outside`, the top-level names of what else it imports (numpy, dearpygui)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -35,20 +51,46 @@ def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
                      for alias in node.names]
         else:
             continue
-        found |= {name for name in names if name in modules}
+        found |= {name.split(".")[0] if outside else name for name in names if (name in modules) != outside}
     return found
 
 
-def test_no_package_imports_one_above_it():
-    modules = project_modules()
-    upward = []
+def upward_imports(modules: dict[str, Path]) -> list[str]:
+    """'a imports b' for each import of a module from a layer `a`'s may not import."""
+    found = []
     for name, path in modules.items():
-        package = name.split(".")[0]
-        if package not in MAY_NOT_IMPORT or path.name == "__main__.py":
+        layer = layer_of(name)
+        if layer is None or path.name == "__main__.py":
             continue
-        upward += [f"{name} imports {target}" for target in sorted(imports_of(path, modules))
-                   if target.split(".")[0] in MAY_NOT_IMPORT[package]]
-    assert upward == []
+        allowed = MAY_IMPORT[layer] | {layer}
+        found += [f"{name} imports {target}" for target in sorted(imports_of(path, modules))
+                  if layer_of(target) not in allowed and target not in allowed]
+    return found
+
+
+def test_no_layer_imports_one_above_it():
+    assert upward_imports(project_modules()) == []
+
+
+def test_a_planted_upward_import_is_found(tmp_path):
+    """The check above fails where a lower layer reaches up: the head model importing the runs' settings, the
+    runs importing the window, the tracker importing an avatar."""
+    modules = project_modules()
+    planted = {"models.camera": "from viewer.runs.settings import Settings\n",
+               "viewer.runs.reenact": "def later():\n    from viewer.app import ViewerApp\n",
+               "tracking.tracker": "import avatar.rigged\n"}
+    for name, text in planted.items():
+        (tmp_path / f"{name}.py").write_text(text)
+    found = upward_imports(modules | {name: tmp_path / f"{name}.py" for name in planted})
+    assert found == ["models.camera imports viewer.runs.settings", "tracking.tracker imports avatar.rigged",
+                     "viewer.runs.reenact imports viewer.app"]
+
+
+def test_only_the_window_imports_dearpygui():
+    modules = project_modules()
+    importing = {name for name, path in modules.items() if "dearpygui" in imports_of(path, modules, outside=True)}
+    assert importing <= WINDOW_MODULES, sorted(importing - WINDOW_MODULES)
+    assert "viewer.app" in importing  # the check reads third-party imports at all
 
 
 def test_no_import_cycle():
@@ -71,10 +113,12 @@ def test_no_import_cycle():
     assert cycles == []
 
 
-def test_the_walk_sees_imports_at_every_depth(tmp_path):
+def test_the_walk_sees_imports_at_every_depth():
     """The checks above would pass on a walk that found nothing: it finds module-level and lazy imports, and
     `from package import module`."""
     modules = project_modules()
-    assert imports_of(ROOT / "viewer" / "reenact.py", modules) >= {"tracking.sources", "models.atomic_file",
-                                                                     "tracking.tracker"}  # the last one lazy
+    assert imports_of(ROOT / "viewer" / "runs" / "driven_video.py", modules) >= {
+        "tracking.sources", "tracking.offline", "tracking.tracker"}  # the last one lazy
     assert "avatar.gem.avatar" in imports_of(ROOT / "avatar" / "__init__.py", modules)
+    assert {"bench.report", "tests.fake_experiment"} <= {name for path in (ROOT / "bench").glob("*.py")
+                                                         for name in imports_of(path, modules)}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models.camera import Camera
-from viewer.orbit import MAX_PITCH, OrbitCamera, target_depth
+from models.orbit import MAX_PITCH, OrbitCamera, target_depth
 
 # Like the demo's camera: at +z looking back at a head around the origin, 512x512.
 HOME = Camera.look_at(eye=(0.0, -0.04, 0.95), target=(0.0, -0.04, -0.04), up=(0.0, 1.0, 0.0),

@@ -1,9 +1,9 @@
-"""Decoding and encoding threads (viewer/overlap.py): every item in order, errors reach the caller."""
+"""Decoding and encoding threads (viewer/runs/background.py): every item in order, errors reach the caller."""
 import threading
 
 import pytest
 
-from viewer.overlap import BackgroundWriter, Prefetcher
+from viewer.runs.background import BackgroundWriter, Prefetcher
 
 
 def test_prefetcher_yields_every_item_in_order_from_another_thread():

@@ -1,10 +1,10 @@
-"""viewer.overlay: landmarks over the camera image, letterboxing, status cards."""
+"""viewer.runs.overlay: landmarks over the camera image, letterboxing, status cards."""
 import time
 
 import numpy as np
 import pytest
 
-from viewer.overlay import draw_landmarks, fit_into, status_card
+from viewer.runs.overlay import draw_landmarks, fit_into, status_card
 
 HEIGHT, WIDTH = 240, 320
 

@@ -1,4 +1,4 @@
-"""viewer.recorder: window frames to a constant-rate H.264 mp4 from a background thread."""
+"""viewer.runs.recorder: window frames to a constant-rate H.264 mp4 from a background thread."""
 import subprocess
 import sys
 import threading
@@ -10,9 +10,9 @@ import av
 import numpy as np
 import pytest
 
-import viewer.recorder as recorder_module
-from viewer.recorder import Recorder
-from viewer.video import Mp4Writer
+import viewer.runs.recorder as recorder_module
+from viewer.runs.recorder import Recorder
+from viewer.runs.video import Mp4Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 AVATAR_SIZE = (101, 75)  # width, height: odd both ways, so the video needs padding to even sizes
@@ -51,7 +51,7 @@ def camera_image(size=CAMERA_SIZE) -> np.ndarray:
     return np.full((size[1], size[0], 3), CAMERA_COLOUR, np.uint8)
 
 
-@pytest.mark.parametrize("layout", ["avatar", "side_by_side"])
+@pytest.mark.parametrize("layout", ["avatar", "side"])
 def test_two_seconds_at_an_irregular_window_rate_make_sixty_frames(tmp_path, layout):
     path = tmp_path / "take.mp4"
     recorder = Recorder(path, 30, layout)
@@ -74,10 +74,10 @@ def test_two_seconds_at_an_irregular_window_rate_make_sixty_frames(tmp_path, lay
     assert len(frames) in (60, 61)  # 2 s at 30 fps, and the last frame if it came after its slot began
     assert len(frames) == recorder.frames_written
     width, height = AVATAR_SIZE
-    camera_width = round(CAMERA_SIZE[0] * height / CAMERA_SIZE[1]) if layout == "side_by_side" else 0  # 100
+    camera_width = 2 * round(CAMERA_SIZE[0] * height / CAMERA_SIZE[1] / 2) if layout == "side" else 0  # 100
     expected = (camera_width + width + (camera_width + width) % 2, height + height % 2)
     assert info["size"] == expected == recorder.frame_size
-    assert info["size"] == ((202, 76) if layout == "side_by_side" else (102, 76))
+    assert info["size"] == ((202, 76) if layout == "side" else (102, 76))
     assert [p.name for p in tmp_path.iterdir()] == ["take.mp4"]  # no temporary file left
 
     # The video's frame k shows the window frame that was on screen k / 30 s after the first.
@@ -85,7 +85,7 @@ def test_two_seconds_at_an_irregular_window_rate_make_sixty_frames(tmp_path, lay
     avatar_part = [index_of(frame[:height, camera_width:camera_width + width]) for frame in frames]
     mismatches = sum(a != b for a, b in zip(avatar_part, shown))
     assert mismatches <= 2 + 2 * recorder.dropped, (avatar_part, shown)
-    if layout == "side_by_side":
+    if layout == "side":
         for frame in frames[::10]:
             camera_part = frame[:height, :camera_width].reshape(-1, 3).mean(axis=0)
             assert np.abs(camera_part - CAMERA_COLOUR).max() < 6
@@ -134,7 +134,7 @@ def test_a_slow_encoder_drops_frames_without_blocking_and_stop_flushes_the_queue
 
 def test_frames_of_another_size_are_scaled_to_the_first(tmp_path):
     path = tmp_path / "resized.mp4"
-    recorder = Recorder(path, 10, "side_by_side")
+    recorder = Recorder(path, 10, "side")
     start = time.perf_counter()
     sizes = [(100, 74), (100, 74), (160, 120), (64, 40), (100, 74)]
     cameras = [camera_image(), None, camera_image((90, 160)), camera_image((320, 240)), None]
@@ -142,8 +142,8 @@ def test_frames_of_another_size_are_scaled_to_the_first(tmp_path):
         recorder.add(grey(10 * k, size), camera, start + k / 10)
     assert recorder.stop(start + len(sizes) / 10) == path
     info, frames = read_video(path)
-    camera_width = round(CAMERA_SIZE[0] * 74 / CAMERA_SIZE[1])  # 99
-    assert info["size"] == (camera_width + 100 + 1, 74)
+    camera_width = 2 * round(CAMERA_SIZE[0] * 74 / CAMERA_SIZE[1] / 2)  # 98.7 to an even 98, as a reenactment's
+    assert info["size"] == (camera_width + 100, 74)
     assert len(frames) == 5
     for k, frame in enumerate(frames):
         assert index_of(frame[:, camera_width:camera_width + 100]) == 10 * k
@@ -154,7 +154,7 @@ def test_frames_of_another_size_are_scaled_to_the_first(tmp_path):
 
 def test_the_camera_panel_is_black_until_a_camera_image_comes_and_then_keeps_the_last(tmp_path):
     path = tmp_path / "placeholder.mp4"
-    recorder = Recorder(path, 10, "side_by_side")
+    recorder = Recorder(path, 10, "side")
     start = time.perf_counter()
     cameras = [None, None, camera_image(), None]
     for k, camera in enumerate(cameras):
@@ -257,8 +257,8 @@ def test_interpreter_exit_without_stop_still_finishes_the_video(tmp_path):
     path = tmp_path / "exit.mp4"
     script = f"""
 import time, numpy as np
-from viewer.recorder import Recorder
-recorder = Recorder({str(path)!r}, 30, "side_by_side")
+from viewer.runs.recorder import Recorder
+recorder = Recorder({str(path)!r}, 30, "side")
 start = time.perf_counter()
 for k in range(20):
     recorder.add(np.full((48, 64, 3), k * 10 / 255, np.float32), np.zeros((48, 64, 3), np.uint8), start + k / 30)

@@ -1,9 +1,9 @@
-"""Video reenactment (launch.py --video, viewer/reenact.py) on the real fixture videos, with the demo avatar on the
+"""Video reenactment (launch.py --video, viewer/runs/reenact.py) on the real fixture videos, with the demo avatar on the
 CPU at small sizes: one output frame per input frame at the input's exact frame rate with its audio, faceless
 and undecodable frames reported, the avatar's mouth following the driver's, replays that reproduce the video,
 one-line errors, and a batch that resumes. Run with -s for the figures.
 
-Most runs call viewer.reenact in this process (the avatar is loaded once); the command line is run where what
+Most runs call viewer.runs.reenact in this process (the avatar is loaded once); the command line is run where what
 is checked is the command line itself (errors, the end-to-end run, the batch).
 """
 from __future__ import annotations
@@ -22,9 +22,11 @@ import pytest
 from tests.test_headless import assert_one_line_error, launch, locked
 from tests.test_sources import write_turned_clip
 from tests.test_video_frames import with_noise
-from viewer.reenact import Job, ReenactOptions, reenact
-from viewer.settings import settings_from
-from viewer.video import Mp4Writer
+from viewer.runs.driven_video import ReenactOptions
+from viewer.runs.jobs import Job
+from viewer.runs.reenact import reenact
+from viewer.runs.settings import settings_from
+from viewer.runs.video import Mp4Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"
@@ -152,7 +154,7 @@ def test_hevc_with_a_title_card_keeps_every_frame_and_flags_the_faceless_ones(av
     assert np.abs(avatar_part[-1] - avatar_part[-2]).mean() < 0.5
 
     # A neutral frame without a face, replaying the tracking just saved: one line, and nothing written.
-    from viewer.reenact import ReenactError
+    from viewer.runs.jobs import ReenactError
 
     with pytest.raises(ReenactError, match="neutral frame 100 has no face") as error:
         reenact(avatar, Job(source, tmp_path / "x.mp4", False),
@@ -374,7 +376,8 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, c
 def test_the_windows_export_writes_what_the_headless_run_writes_and_a_cancel_leaves_nothing(avatar, tmp_path):
     """The window's export (viewer/video_timeline.py) runs the headless writer on a thread: its video is the
     headless run's, pixel for pixel; cancelled mid-way, it leaves no file and says so."""
-    from viewer.reenact import drive_video, open_input, write_reenactment
+    from viewer.runs.driven_video import drive_video, open_input
+    from viewer.runs.reenact import write_reenactment
     from viewer.video_timeline import Export
 
     _, frames = read_video(FACES / "pyfeat_single_face.mp4", 12)

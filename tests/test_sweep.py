@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from models.camera import Camera
+from models.orbit import OrbitCamera
 from models.params import FlameParams
-from viewer.orbit import OrbitCamera
-from viewer.sweep import JAW, LEFT_EYE, NECK, RIGHT_EYE, sweep_frame
+from viewer.runs.sweep import JAW, LEFT_EYE, NECK, RIGHT_EYE, sweep_frame
 
 HOME = Camera.look_at(eye=(0.0, 0.0, 1.0), target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0), width=64, height=64, fx=160.0)
 EXPRESSIONS = 9

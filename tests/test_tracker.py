@@ -23,8 +23,9 @@ from avatar.rasterizer import rasterize
 from models.head_model import pose_head
 from models.params import FlameParams
 from tracking.face_measures import expression_measures
+from tracking.offline import track_source
 from tracking.sources import Frame, FrameSource, open_source
-from tracking.tracker import TrackedFrame, Tracker, TrackerSettings, landmark_set_for, track_source
+from tracking.tracker import TrackedFrame, Tracker, TrackerSettings, landmark_set_for
 
 torch.set_grad_enabled(False)
 

@@ -1,4 +1,4 @@
-"""Expression transfer, end to end: a driver reenacted with the demo avatar as a user would (viewer/reenact.py),
+"""Expression transfer, end to end: a driver reenacted with the demo avatar as a user would (viewer/runs/reenact.py),
 then MediaPipe run afresh on the driver's frames and on the avatar's, and the same face measures compared
 (tracking/face_measures.py), as bench/bench_transfer.py does over every clip. Nothing here reads the tracker's
 own output."""
@@ -14,10 +14,12 @@ from avatar.rasterizer import rasterize
 from models.params import FlameParams
 from tracking.face_measures import correlation, detect_faces, measure_sequence
 from tracking.sources import VideoFileSource
-from viewer.pixels import to_uint8
-from viewer.reenact import Job, ReenactOptions, reenact
-from viewer.settings import settings_from
-from viewer.video import Mp4Writer
+from viewer.runs.driven_video import ReenactOptions
+from viewer.runs.jobs import Job
+from viewer.runs.pixels import to_uint8
+from viewer.runs.reenact import reenact
+from viewer.runs.settings import settings_from
+from viewer.runs.video import Mp4Writer
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faces"
 SIZE = 256

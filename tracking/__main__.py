@@ -30,9 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --output FILE.npz and/or --imavatar flame_params.json")
 
     from avatar import AvatarError, load_avatar
+    from tracking.offline import track_source
     from tracking.sequence_file import export_imavatar, save_tracked_sequence
     from tracking.sources import SourceError, open_source
-    from tracking.tracker import Tracker, TrackerSettings, track_source
+    from tracking.tracker import Tracker, TrackerSettings
 
     try:
         avatar = load_avatar(args.checkpoint, data_folder=args.data_folder)

@@ -1,27 +1,32 @@
-"""Offline work on a whole tracked video: estimate the driver's neutral, smooth without lag, drive an avatar.
+"""Offline work on a whole video: track it, estimate the driver's neutral, smooth without lag, drive an avatar.
 
 The live tracker (tracking/tracker.py) only sees the past, so its smoothing lags and its neutral must be
-calibrated by hand. A tracked video (tracking/tracker.py `track_source`) is known whole, so here:
+calibrated by hand. A video tracked whole (`track_source`) is known whole, so here:
 
 - `estimate_neutral` finds the driver's rest face by itself (`neutral_from_frame` takes a chosen frame instead);
 - `smooth_sequence` smooths with the live tracker's One Euro settings, but zero-phase: no lag, and no smoothing
   across frames without a face;
 - `drive_sequence` turns the tracked sequence into what drives the avatar, one frame per input frame, retargeted
-  and with lost faces handled as the live tracker handles them.
+  and with lost faces handled as the live tracker handles them; `drive_tracked` with the neutral chosen first.
 
 Pure functions: nothing is changed in place.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from time import perf_counter
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from models.params import EYES, GLOBAL, JAW, NECK, FlameParams, FlameSequence
 from tracking.retarget import EASE_SECONDS, HOLD_SECONDS, lost_face_weight, retarget
 from tracking.sequence_file import TrackedSequence
 from tracking.smoothing import DEFAULT_GROUPS, ParamSmoother
+from tracking.sources import FrameSource
+from tracking.tracker import TrackedFrame, Tracker, fitting_camera
 
 # Smoothing groups per pose joint, with the live tracker's settings (tracking/smoothing.py DEFAULT_GROUPS); the
 # neck, which the live tracker does not drive, is smoothed as the head's rotation.
@@ -31,6 +36,52 @@ CLOSED_MOUTH_QUANTILE = 0.25  # estimate_neutral: the frames whose jaw is opened
 NEAREST_FRACTION = 0.5  # ...and of those, the fraction nearest the rest expression
 MODE_ITERATIONS = 3  # ...re-centred on the frames kept this many times
 POOR_FIT_FACTOR = 2.0  # ...leaving out fits whose landmark error exceeds this many times the median
+
+
+def track_source(source: FrameSource, tracker: Tracker, progress: bool = True,
+                 on_frame: Callable[[TrackedFrame, float], None] | None = None) -> TrackedSequence:
+    """Track every frame of a file source: the raw fits (held from the last face where none was found), which
+    frames had a face, and the fit error. A progress bar unless `progress` is False; `on_frame` gets each
+    frame's result and the seconds its tracking took.
+
+    The frames tracked before the user's face was estimated (the first `shape_frames` with a face) are fitted
+    again with it once it is: they would otherwise be the template face's fits, off by the user's proportions."""
+    expression, pose, translation, names, found, errors = [], [], [], [], [], []
+    held = FlameParams.neutral(tracker.head.num_expressions)
+    size = source.size
+    early: list[tuple[int, np.ndarray]] = []  # (row, landmarks) of the frames with a face fitted before the shape
+    with tqdm(total=source.frame_count, unit="frame", desc="tracking", disable=not progress) as bar:
+        for frame in source:
+            start = perf_counter()
+            estimated = tracker.shape is not None
+            result = tracker.track(frame.index, frame.time, frame.image)
+            if on_frame is not None:
+                on_frame(result, perf_counter() - start)
+            held = result.fitted if result.face_found else held
+            if result.face_found and not estimated:
+                early.append((len(names), result.landmarks))
+            expression.append(held.expression)
+            pose.append(held.pose)
+            translation.append(held.translation)
+            names.append(str(frame.index))
+            found.append(result.face_found)
+            errors.append(result.error_px)
+            bar.update()
+    if tracker.shape is not None and early:
+        state = None
+        for row, points in early:
+            refit = tracker.refit(points, size, state)
+            state = refit.state
+            expression[row], pose[row], translation[row] = (refit.params.expression, refit.params.pose,
+                                                            refit.params.translation)
+            errors[row] = refit.error_px
+        # A frame without a face among them held the fit before it: hold the refitted one.
+        for row in range(early[0][0], early[-1][0] + 1):
+            if not found[row]:
+                expression[row], pose[row], translation[row] = expression[row - 1], pose[row - 1], translation[row - 1]
+    params = FlameSequence(torch.stack(expression), torch.stack(pose), torch.stack(translation), tuple(names))
+    return TrackedSequence(params, np.array(found), np.array(errors, np.float32), source.fps,
+                           fitting_camera(*size, tracker.settings.focal), tracker.head.expression_names)
 
 
 def estimate_neutral(tracked: TrackedSequence) -> FlameParams:
@@ -181,6 +232,22 @@ def drive_sequence(tracked: TrackedSequence, neutral: FlameParams | None, relati
         expression[index] = expression[last_face] * keep
         pose[index] = pose[last_face] * keep
     return FlameSequence(expression, pose, torch.zeros_like(smoothed.translation), tuple(tracked.params.names))
+
+
+def drive_tracked(tracked: TrackedSequence, neutral_frame: int | None = None, relative: bool = True,
+                  smoothing: float = 1.0) -> tuple[FlameSequence, str | None]:
+    """`drive_sequence` from the neutral estimated (`neutral_frame` None) or taken from that frame; returns it and
+    a note where no frame has a face to estimate from (the avatar then stays at rest). A `neutral_frame` out of
+    range or without a face raises a one-line ValueError."""
+    note = None
+    if neutral_frame is not None:
+        neutral = neutral_from_frame(tracked, neutral_frame)
+    else:
+        try:
+            neutral = estimate_neutral(tracked)
+        except ValueError as err:
+            neutral, note = None, str(err)
+    return drive_sequence(tracked, neutral, relative=relative, smoothing=smoothing), note
 
 
 def face_runs(face_found: np.ndarray) -> list[tuple[int, int]]:

@@ -9,25 +9,20 @@ Frames without a face hold the last parameters for a moment, then ease toward ne
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from time import perf_counter
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from models.camera import Camera
 from models.head_model import HeadModel
-from models.params import EYES, GLOBAL, JAW, JOINT_NAMES, FlameParams, FlameSequence
+from models.params import EYES, GLOBAL, JAW, JOINT_NAMES, FlameParams
 from tracking.fit import FitModel, FitState, estimate_rest_face, estimate_shape, fit_frame
 from tracking.ibug68 import ibug68_from_mediapipe
 from tracking.landmark_model import LandmarkSet
 from tracking.retarget import EASE_SECONDS, HOLD_SECONDS, lost_face_weight, retarget
-from tracking.sequence_file import TrackedSequence
 from tracking.smoothing import ParamSmoother
-from tracking.sources import FrameSource
 
 MEDIAPIPE_POINTS = 478
 IBUG68_FIRST = MEDIAPIPE_POINTS  # the 68 iBUG points are appended to MediaPipe's 478 in the observation array
@@ -139,6 +134,12 @@ class Tracker:
         self._last = self._drive(result.params, time)
         return TrackedFrame(index, time, True, self._last, result.params, points, result.landmarks_2d,
                             result.error_px)
+
+    def refit(self, points: np.ndarray, size: tuple[int, int], state: FitState | None):
+        """Fit (478, 3) landmarks of a (width, height) frame again with the face as it is now (the offline pass
+        refits the frames tracked before the user's face was estimated); `state` warm-starts it."""
+        intrinsics = _intrinsics(fitting_camera(*size, self.settings.focal))
+        return fit_frame(self.model, observations(points), None, intrinsics, state)
 
     def set_relative(self, relative: bool) -> None:
         """Drive expression and jaw relative to the calibrated neutral (True) or absolute, from the next frame."""
@@ -259,50 +260,3 @@ def fitting_camera(width: int, height: int, focal: float | None = None) -> Camer
     focal = focal or float(max(width, height))
     return Camera(width, height, focal, focal, (width - 1) / 2, (height - 1) / 2, torch.diag(torch.tensor(
         [1.0, -1.0, -1.0, 1.0])))
-
-
-def track_source(source: FrameSource, tracker: Tracker, progress: bool = True,
-                 on_frame: Callable[[TrackedFrame, float], None] | None = None) -> TrackedSequence:
-    """Track every frame of a file source: the raw fits (held from the last face where none was found), which
-    frames had a face, and the fit error. A progress bar unless `progress` is False; `on_frame` gets each
-    frame's result and the seconds its tracking took.
-
-    The frames tracked before the user's face was estimated (the first `shape_frames` with a face) are fitted
-    again with it once it is: they would otherwise be the template face's fits, off by the user's proportions."""
-    expression, pose, translation, names, found, errors = [], [], [], [], [], []
-    held = FlameParams.neutral(tracker.head.num_expressions)
-    size = source.size
-    early: list[tuple[int, np.ndarray]] = []  # (row, landmarks) of the frames with a face fitted before the shape
-    with tqdm(total=source.frame_count, unit="frame", desc="tracking", disable=not progress) as bar:
-        for frame in source:
-            start = perf_counter()
-            estimated = tracker.shape is not None
-            result = tracker.track(frame.index, frame.time, frame.image)
-            if on_frame is not None:
-                on_frame(result, perf_counter() - start)
-            held = result.fitted if result.face_found else held
-            if result.face_found and not estimated:
-                early.append((len(names), result.landmarks))
-            expression.append(held.expression)
-            pose.append(held.pose)
-            translation.append(held.translation)
-            names.append(str(frame.index))
-            found.append(result.face_found)
-            errors.append(result.error_px)
-            bar.update()
-    if tracker.shape is not None and early:
-        intrinsics = _intrinsics(fitting_camera(*size, tracker.settings.focal))
-        state = None
-        for row, points in early:
-            refit = fit_frame(tracker.model, observations(points), None, intrinsics, state)
-            state = refit.state
-            expression[row], pose[row], translation[row] = (refit.params.expression, refit.params.pose,
-                                                            refit.params.translation)
-            errors[row] = refit.error_px
-        # A frame without a face among them held the fit before it: hold the refitted one.
-        for row in range(early[0][0], early[-1][0] + 1):
-            if not found[row]:
-                expression[row], pose[row], translation[row] = expression[row - 1], pose[row - 1], translation[row - 1]
-    params = FlameSequence(torch.stack(expression), torch.stack(pose), torch.stack(translation), tuple(names))
-    return TrackedSequence(params, np.array(found), np.array(errors, np.float32), source.fps,
-                           fitting_camera(*size, tracker.settings.focal), tracker.head.expression_names)

@@ -22,6 +22,7 @@ import torch
 
 from avatar import Avatar
 from avatar.rasterizer import available_backends, resolve_backend
+from models.orbit import OrbitCamera
 from models.params import FlameParams
 from tracking.live import LiveDriver
 from viewer import panel
@@ -31,7 +32,6 @@ from viewer.eigen_sliders import EigenSliders
 from viewer.face_sliders import FaceSliders
 from viewer.feed import Feed
 from viewer.file_actions import FileActions
-from viewer.orbit import OrbitCamera
 from viewer.panel import LIVE_WIDTH, PANEL_WIDTH, RECORD_LAYOUTS, PanelSetup
 from viewer.render_thread import RenderThread
 from viewer.shown_image import ShownImage
@@ -64,7 +64,7 @@ class ViewerApp(Window):
                  webcam: str | int | os.PathLike | LiveDriver | None = None, record_dir: str | os.PathLike = ".",
                  video: VideoTimeline | None = None):
         super().__init__(OrbitCamera.home_of(avatar, width, height), LIVE_WIDTH + PANEL_WIDTH, TEXT_INPUTS)
-        self.files = FileActions(Path(record_dir))
+        self.files = FileActions(Path(record_dir), self._say)
         self.avatar = avatar
         self.shown = ShownImage()
         self.background = torch.tensor(background, dtype=torch.float32) / 255
@@ -288,6 +288,16 @@ class ViewerApp(Window):
 
     def file_action(self, action, *args) -> None:
         self.files.run(action, *args)
+
+    @staticmethod
+    def _say(where: str, line: str) -> None:
+        """A file action's line: under the panel's buttons, or by the record button, which says what it does next."""
+        if where == "files":
+            dpg.set_value("files/message", line)
+            dpg.configure_item("files/message", show=True)
+            return
+        dpg.configure_item("record/button", label="stop (V)" if where == "recording" else "record (V)")
+        dpg.set_value("record/status", line)
 
     def save_image(self, path: str | os.PathLike | None = None) -> str:
         """The avatar's image as the window shows it, to a PNG (default: livehead_<time>.png in record_dir)."""

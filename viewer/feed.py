@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tracking.live import LiveDriver, LiveState
-from viewer import overlay
+from viewer.runs import overlay
 
 if TYPE_CHECKING:
     from viewer.video_timeline import VideoTimeline

@@ -1,29 +1,29 @@
 """What the window writes: screenshots of the avatar's image, presets, PLY exports and recordings, named by the
-time in one folder unless a path is given. Each says what it wrote, or why it could not, in one line under the
-panel's buttons ("files/message") or the record button ("record/status"); never an exception that would close the
-window."""
+time in one folder unless a path is given. Each says what it wrote, or why it could not, in one line (`say`): under
+the panel's buttons ("files"), or by the record button as a recording starts ("recording") and ends ("stopped");
+never an exception that would close the window. No dearpygui here: a front-end shows the lines as it can."""
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import dearpygui.dearpygui as dpg
 import numpy as np
 from PIL import Image
 
 from avatar.gaussians import Gaussians
 from viewer.controls import SliderValues
-from viewer.pixels import to_uint8
+from viewer.runs.pixels import to_uint8
 
 RECORD_FPS = 30
 
 
 class FileActions:
-    """The window's files in `folder`; `recorder` while recording."""
+    """The window's files in `folder`, what each did said by `say(where, line)`; `recorder` while recording."""
 
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
+    def __init__(self, folder: Path, say: Callable[[str, str], None]):
+        self.folder, self.say = Path(folder), say
         self.recorder = None
 
     def run(self, action, *args) -> None:
@@ -33,8 +33,7 @@ class FileActions:
         except (OSError, ValueError) as err:
             message = " ".join((getattr(err, "strerror", None) and f"{err.filename}: {err.strerror}"
                                 or str(err)).split())
-        dpg.set_value("files/message", message)
-        dpg.configure_item("files/message", show=True)
+        self.say("files", message)
 
     def save_image(self, pixels: np.ndarray, path: str | os.PathLike | None = None) -> str:
         """(H, W, 3) float RGB to a PNG (default: livehead_<time>.png)."""
@@ -62,14 +61,13 @@ class FileActions:
 
     def start_recording(self, layout: str, path: str | os.PathLike | None = None) -> str:
         """Record to an H.264 mp4 (default: livehead_<time>.mp4) at RECORD_FPS: the avatar's image (layout
-        "avatar") or the camera beside it ("side_by_side"), a frame per `record()`, until stop_recording()."""
-        from viewer.recorder import Recorder
+        "avatar") or the camera beside it ("side"), a frame per `record()`, until stop_recording()."""
+        from viewer.runs.recorder import Recorder
 
         self.stop_recording()
         path = Path(path) if path is not None else self.timestamped(".mp4")
         self.recorder = Recorder(path, RECORD_FPS, layout=layout)
-        dpg.configure_item("record/button", label="stop (V)")
-        dpg.set_value("record/status", f"recording {path}")
+        self.say("recording", f"recording {path}")
         return f"recording {path}"
 
     def record(self, pixels: np.ndarray, camera: np.ndarray | None) -> None:
@@ -92,8 +90,7 @@ class FileActions:
         else:
             message = (f"wrote {written} ({recorder.frames_written} frames)" if written is not None
                        else "nothing recorded")
-        dpg.configure_item("record/button", label="record (V)")
-        dpg.set_value("record/status", message)
+        self.say("stopped", message)
         return message
 
     def timestamped(self, suffix: str) -> Path:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from models.orbit import OrbitCamera
 from viewer.drive import Face
-from viewer.orbit import OrbitCamera
 from viewer.render_thread import RenderRequest, RenderThread
 
 

@@ -1,7 +1,7 @@
 """A video as the window's timeline (launch.py --video IN without --headless): the avatar driven frame for frame by
-the face in it exactly as a headless reenactment drives it (viewer/reenact.py's tracking, neutral and retargeting),
-the video's own frames to show beside it (viewer/video_frames.py), and an export of the same reenactment by the
-headless path's own writer, on a thread.
+the face in it exactly as a headless reenactment drives it (viewer/runs/driven_video.py: tracking, neutral and
+retargeting), the video's own frames to show beside it (viewer/video_frames.py), and an export of the same
+reenactment by the headless path's own writer, on a thread.
 
 The tracking is saved beside the output (OUT.tracked.npz, OUT.flame_params.json) as the headless run saves it, and an
 OUT.tracked.npz already there, newer than the video and of its frame count, is replayed instead of tracking again.
@@ -19,8 +19,10 @@ import numpy as np
 from avatar import Avatar
 from models.params import FlameSequence
 from tracking.sequence_file import SequenceFileError, TrackedSequence, load_tracked_sequence
-from viewer.reenact import (DrivenVideo, Job, ReenactError, ReenactOptions, VideoInput, drive_video, write_reenactment,
-                            written_line)
+from viewer.runs.driven_video import DrivenVideo, ReenactOptions, VideoInput, drive_video
+from viewer.runs.jobs import Job, ReenactError
+from viewer.runs.reenact import write_reenactment
+from viewer.runs.report import written_line
 from viewer.video_frames import VideoFrames
 
 EXPORT_STOP_SECONDS = 10.0  # a cancelled export gets this long to discard its unfinished file
@@ -123,7 +125,7 @@ class ExportCancelled(Exception):
 
 
 class Export:
-    """The headless reenactment of the timeline (viewer/reenact.py's write_reenactment, replaying the window's
+    """The headless reenactment of the timeline (viewer/runs/reenact.py's write_reenactment, replaying the window's
     tracking) on a thread of its own: it writes what --headless writes, beside the window, which keeps drawing
     (the CPU rasterizer takes turns between them)."""
 

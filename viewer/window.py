@@ -14,7 +14,7 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from viewer.orbit import OrbitCamera
+from models.orbit import OrbitCamera
 
 DRAWN_AFTER = 2  # window frames that show a new texture before it counts as on screen
 

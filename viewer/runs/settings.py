@@ -17,7 +17,7 @@ import yaml
 
 from models.atomic_file import replace_problem
 
-DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
 RENDERERS = ("auto", "cpu", "gsplat", "inria")
 LAYOUTS = ("avatar", "side", "grid")
 MIN_SIZE, MAX_SIZE = 16, 4096
@@ -258,7 +258,7 @@ def _refuse_what_the_mode_does_not_take(given: dict, video: Path | None, headles
 
 def check_output_file(option: str, path: Path, suffix: str, kind: str) -> None:
     """A file livehead will write: the right kind of name, and a place where one rename can put it (found now,
-    not after the work). --video's outputs are checked with their jobs (viewer.reenact.plan_jobs)."""
+    not after the work). --video's outputs are checked with their jobs (viewer.runs.reenact.plan_jobs)."""
     if path.suffix.lower() != suffix:
         raise UsageError(f"{option} {path}: {kind}; give a name ending in {suffix}")
     problem = replace_problem(path)

@@ -1,4 +1,4 @@
-"""An H.264 mp4 writer (PyAV: the pip OpenCV builds cannot encode H.264).
+"""Video writers: H.264 mp4 (PyAV: the pip OpenCV builds cannot encode H.264), or PNG frames into a folder.
 
 Frames go to a hidden temporary file beside the output, renamed to the output's name only when the video is
 complete: an interrupted run never leaves a truncated video under the name asked for.
@@ -14,6 +14,7 @@ from os import PathLike
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 
@@ -136,3 +137,24 @@ class AudioCopy:
 
     def close(self) -> None:
         self.input.close()
+
+
+class PngWriter:
+    """frame_000000.png, frame_000001.png, ... into a folder; the same calls as Mp4Writer."""
+
+    audio = None
+
+    def __init__(self, folder: Path, width: int, height: int):
+        self.folder, self.width, self.height, self.frames = folder, width, height, 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        path = self.folder / f"frame_{self.frames:06d}.png"
+        if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"cannot write {path}")
+        self.frames += 1
+
+    def close(self) -> None:
+        pass  # the report, written last, is what marks the folder complete
+
+    def discard(self) -> None:
+        pass  # the frames stay; without a report they do not count as done, and a new run overwrites them

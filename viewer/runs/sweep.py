@@ -1,4 +1,4 @@
-"""The scripted sweep the headless mode records: a pure function of the frame index.
+"""The scripted sweep the headless mode records (`render_sweep`): each frame a pure function of its index.
 
 neutral -> each expression up and back down -> jaw open and shut -> head turns left and right -> eyes look
 left and right -> one full camera orbit around the head. Each phase lasts a fixed number of beats (the
@@ -10,9 +10,17 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import torch
+from tqdm import tqdm
+
+from avatar import Avatar
+from avatar.rasterizer import rasterize
 from models.camera import Camera
+from models.orbit import OrbitCamera
 from models.params import JAW, LEFT_EYE, NECK, RIGHT_EYE, FlameParams
-from viewer.orbit import OrbitCamera
+from viewer.runs.interrupts import interrupt_between_frames
+from viewer.runs.pixels import to_uint8
+from viewer.runs.video import Mp4Writer
 
 JAW_OPEN = 0.3  # radians: wide open
 HEAD_TURN = 0.6  # radians of neck yaw each way
@@ -49,3 +57,18 @@ def sweep_frame(index: int, count: int, num_expressions: int, orbit: OrbitCamera
     elif kind == "orbit":
         view = replace(orbit, yaw=orbit.yaw + 2 * math.pi * s)
     return params, view.camera()
+
+
+def render_sweep(avatar: Avatar, orbit: OrbitCamera, video: Mp4Writer, frames: int, background: torch.Tensor,
+                 backend: str = "auto", progress: bool = True) -> None:
+    """Write `frames` frames of the sweep, seen through `orbit` at rest, to `video`.
+
+    Ctrl-C stops it between two frames with a KeyboardInterrupt.
+    """
+    with torch.inference_mode(), interrupt_between_frames() as interrupted:
+        for index in tqdm(range(frames), desc="rendering", unit="frame", disable=not progress, dynamic_ncols=True):
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            params, camera = sweep_frame(index, frames, avatar.head.num_expressions, orbit)
+            image = rasterize(avatar.gaussians(params), camera, background, backend, image_only=True).image
+            video.write(to_uint8(image).cpu().numpy())  # the one copy back, in bytes

@@ -1,13 +1,13 @@
 """Recording what the window shows to an H.264 mp4 without slowing the window down.
 
-    recorder = Recorder("take.mp4", fps=30, layout="side_by_side")
+    recorder = Recorder("take.mp4", fps=30, layout="side")
     # every window frame, on the GUI thread:
     recorder.add(avatar_image, camera_image, time.perf_counter())
     # when recording ends, and in the window's close path (ViewerApp.close) whatever else happens:
     recorder.stop()
 
 add() only copies the images into a small queue and returns: a background thread composes each output frame and
-encodes it (viewer.video.Mp4Writer). When the encoder falls behind, the oldest queued frame is dropped (`dropped`
+encodes it (viewer.runs.video.Mp4Writer). When the encoder falls behind, the oldest queued frame is dropped (`dropped`
 counts them): the GUI thread never waits for it.
 
 The file has a constant frame rate although the window's frames come irregularly: its timeline follows the times
@@ -15,10 +15,11 @@ given to add(). Each window frame fills the file's frame slots until the next on
 on screen longer is written several times, and frames that come faster than `fps` replace each other: 2 s
 recorded at 30 fps give about 60 frames at any window frame rate. The last frame holds until stop()'s time.
 
-The output's size is fixed by the first frame (H.264 needs even sizes: a black row or column pads it). "avatar":
-the avatar's image alone. "side_by_side": the camera image scaled to the avatar's height, left of the avatar
-(a black panel as wide as the avatar until a camera image comes; when add() gets no camera image, the last one
-stays). Later images of another size (the window was resized) are scaled to the first frame's size.
+The output's size is fixed by the first frame (H.264 needs even sizes: a black row or column pads it), laid out by
+viewer/runs/compose.py: "avatar", the avatar's image alone; "side", the camera image scaled to the avatar's height,
+left of the avatar (a black panel as wide as the avatar until a camera image comes; when add() gets no camera
+image, the last one stays). Later images of another size (the window was resized) are scaled to the first frame's
+size.
 
 The video is written to a hidden temporary file beside `path` and takes its name only in stop(): the app must call
 stop() when the window closes (ViewerApp.close), after which the file is a complete mp4. As a last resort stop()
@@ -41,11 +42,11 @@ from typing import Callable, Literal
 import cv2
 import numpy as np
 
-from viewer.overlay import fit_into
-from viewer.pixels import to_uint8
-from viewer.video import Mp4Writer
+from viewer.runs.compose import beside, source_panel_width
+from viewer.runs.pixels import to_uint8
+from viewer.runs.video import Mp4Writer
 
-LAYOUTS = ("avatar", "side_by_side")
+LAYOUTS = ("avatar", "side")  # of viewer/runs/settings.py's LAYOUTS, those a recording takes
 QUEUE_FRAMES = 8  # window frames waiting for the encoder at most; then the oldest is dropped
 # stop() this long after the last frame, or later, holds the last frame only this long: a guard against times
 # given to add() from another clock than the recorder's, which would otherwise mean hours of frames.
@@ -55,7 +56,7 @@ MAX_FINAL_HOLD_S = 10.0
 class Recorder:
     """Records window frames to an H.264 mp4 on a background thread; stop() finishes the file (see the module)."""
 
-    def __init__(self, path: str | PathLike, fps: float, layout: Literal["avatar", "side_by_side"] = "avatar", *,
+    def __init__(self, path: str | PathLike, fps: float, layout: Literal["avatar", "side"] = "avatar", *,
                  queue_frames: int = QUEUE_FRAMES, crf: int = 18, clock: Callable[[], float] = perf_counter):
         """Starts recording; the file appears at `path` once stop() has finished it.
 
@@ -104,13 +105,13 @@ class Recorder:
         """Hand one window frame to the encoder; returns at once. False (and nothing done) once stopped or failed.
 
         avatar_image: (H, W, 3) RGB, float in [0, 1] or uint8. camera_image: (h, w, 3) uint8 RGB or None (used by
-        the "side_by_side" layout only). time: when the frame appeared on screen, in seconds of the recorder's
+        the "side" layout only). time: when the frame appeared on screen, in seconds of the recorder's
         clock (default: now). copy=False skips copying the images, for arrays the caller never changes afterwards.
         """
         if not self._accepting:
             return False
         _check_image(avatar_image, "avatar_image")
-        if self._layout != "side_by_side":
+        if self._layout != "side":
             camera_image = None
         if camera_image is not None:
             _check_image(camera_image, "camera_image")
@@ -268,8 +269,8 @@ class Recorder:
         """Fix the frame's layout from the first frame and open the video."""
         height, width = avatar.shape[:2]
         panel = 0  # the camera panel's width
-        if self._layout == "side_by_side":
-            panel = width if camera is None else max(1, round(camera.shape[1] * height / camera.shape[0]))
+        if self._layout == "side":
+            panel = source_panel_width(None if camera is None else (camera.shape[1], camera.shape[0]), height, width)
         self._avatar_size, self._panel = (width, height), panel
         self._size = (panel + width + (panel + width) % 2, height + height % 2)
         self._writer = Mp4Writer(self._path, *self._size, self._fps, crf=self._crf)
@@ -277,10 +278,11 @@ class Recorder:
     def _compose(self, avatar: np.ndarray, camera: np.ndarray | None) -> np.ndarray:
         """The video frame: (height, width, 3) uint8 RGB."""
         width, height = self._avatar_size
+        image = _resized(_rgb_bytes(avatar), width, height)
+        if self._panel:
+            image = beside(None if camera is None else _rgb_bytes(camera), image, self._panel)
         frame = np.zeros((self._size[1], self._size[0], 3), np.uint8)
-        frame[:height, self._panel:self._panel + width] = _resized(_rgb_bytes(avatar), width, height)
-        if self._panel and camera is not None:
-            frame[:height, :self._panel] = fit_into(_rgb_bytes(camera), self._panel, height)
+        frame[:height, :image.shape[1]] = image
         return frame
 
 
