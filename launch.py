@@ -46,7 +46,7 @@ Space plays or pauses and Left / Right step.
 
 
 def check_renderer(name: str) -> None:
-    from avatar.rasterizer import backend_problem
+    from avatar.splatting.rasterizer import backend_problem
 
     problem = backend_problem(name)
     if problem:
@@ -56,8 +56,8 @@ def check_renderer(name: str) -> None:
 def announce_first_compile(name: str, tracking: bool = False) -> None:
     """Rendering (and tracking) is about to start: say so if the CPU rasterizer or the tracker's fit has to
     compile first (a fresh checkout)."""
-    from avatar.rasterizer import resolve_backend
-    from avatar.rasterizer.cpu import is_compiled
+    from avatar.splatting.rasterizer import resolve_backend
+    from avatar.splatting.rasterizer.cpu import is_compiled
 
     if resolve_backend(name) == "cpu" and not is_compiled():
         print("livehead: compiling the CPU rasterizer, once (about 15 s)", file=sys.stderr)
@@ -112,7 +112,7 @@ def on_renderer_device(avatar, settings: Settings):
     more if its renderer is switched)."""
     import torch
 
-    from avatar.rasterizer import device_of
+    from avatar.splatting.rasterizer import device_of
 
     device = device_of(settings.renderer)
     if device == "cpu":

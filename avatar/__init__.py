@@ -1,7 +1,7 @@
 """Avatars: everything that turns FLAME parameters into Gaussians, and the rasterizers that draw them.
 
     from avatar import load_avatar
-    from avatar.rasterizer import rasterize
+    from avatar.splatting.rasterizer import rasterize
     from models.params import FlameParams
 
     avatar = load_avatar()  # the embedded demo; or a MonoGaussianAvatar experiment, or a livehead .npz
@@ -82,7 +82,7 @@ def save_avatar(avatar: Avatar, path: str | PathLike) -> None:
 
 def _is_bound(ply: Path) -> bool:
     """Whether the PLY's Gaussians ride a mesh (GaussianAvatars' binding_0), from its header alone."""
-    from avatar.ply import vertex_properties
+    from avatar.splatting.ply import vertex_properties
 
     try:
         return "binding_0" in vertex_properties(ply)
@@ -91,7 +91,7 @@ def _is_bound(ply: Path) -> bool:
 
 
 def _load_static_ply(path: Path) -> Avatar:
-    from avatar.ply import load_3dgs_ply
+    from avatar.splatting.ply import load_3dgs_ply
     from avatar.static import StaticAvatar
 
     try:

@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 import torch
 
-from avatar.gaussians import Gaussians
+from avatar.splatting.gaussians import Gaussians
 from models.camera import Camera
 from models.head_model import HeadModel
 from models.params import FlameParams, FlameSequence

@@ -11,7 +11,7 @@ from numba import njit
 from torch import Tensor
 
 from avatar.contract import placed
-from avatar.gaussians import Gaussians
+from avatar.splatting.gaussians import Gaussians
 from models.camera import Camera
 from models.head_model import HeadModel, pose_head
 from models.head_model_file import HeadModelError, head_model_arrays, head_model_from_arrays, read_npz, save_npz

@@ -10,7 +10,7 @@ from typing import ClassVar
 import torch
 
 from avatar.contract import placed
-from avatar.gaussians import Gaussians
+from avatar.splatting.gaussians import Gaussians
 from models.camera import Camera
 from models.head_model import HeadModel
 from models.params import FlameParams, FlameSequence

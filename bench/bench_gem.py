@@ -22,7 +22,7 @@ from avatar.gem.build import build_gem, sample_params  # noqa: E402
 from avatar.gem.demo import DEMO_COUNTS, DEMO_SAMPLES  # noqa: E402
 from avatar.point.avatar import PointAvatar  # noqa: E402
 from avatar.point.experiment import open_experiment  # noqa: E402
-from avatar.rasterizer.cpu import rasterize_cpu  # noqa: E402
+from avatar.splatting.rasterizer.cpu import rasterize_cpu  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from tests.fake_experiment import write_experiment  # noqa: E402
 

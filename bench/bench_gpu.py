@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avatar.gem.demo import load_demo_gem  # noqa: E402
 from avatar.point.avatar import PointAvatar  # noqa: E402
 from avatar.point.experiment import open_experiment  # noqa: E402
-from avatar.rasterizer import available_backends, rasterize  # noqa: E402
+from avatar.splatting.rasterizer import available_backends, rasterize  # noqa: E402
 from bench.bench_gem import frame_params  # noqa: E402
 from bench.bench_rasterizer import BACKGROUND, SIZE, demo_scene, head_scene  # noqa: E402
 from bench.report import REPORT, load, write_section  # noqa: E402

@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar import load_avatar  # noqa: E402
-from avatar.rasterizer import rasterize  # noqa: E402
+from avatar.splatting.rasterizer import rasterize  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from models.params import FlameParams  # noqa: E402
 from tracking.live import LiveDriver  # noqa: E402

@@ -19,9 +19,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar.demo import load_demo_avatar  # noqa: E402
-from avatar.gaussians import Gaussians  # noqa: E402
-from avatar.rasterizer.cpu import rasterize_cpu  # noqa: E402
-from avatar.rasterizer.reference import rasterize_reference  # noqa: E402
+from avatar.splatting.gaussians import Gaussians  # noqa: E402
+from avatar.splatting.rasterizer.cpu import rasterize_cpu  # noqa: E402
+from avatar.splatting.rasterizer.reference import rasterize_reference  # noqa: E402
 from bench.report import REPORT, load, machine, write_section  # noqa: E402
 from models.camera import Camera  # noqa: E402
 from models.orbit import OrbitCamera  # noqa: E402
@@ -144,11 +144,11 @@ def main() -> None:
     section = (
         "## CPU rasterizer, 512x512\n\n"
         "`.venv/bin/python bench/bench_rasterizer.py` (this section is what it writes). The CPU rasterizer "
-        f"(`avatar/rasterizer/cpu.py`) is timed as the median of {FRAMES} frames after warm-up, taken in {ROUNDS} "
-        "rounds that go through all scenes in turn; the brute-force reference (`avatar/rasterizer/reference.py`) "
-        "once per scene, in the same run. Head shell: random Gaussians on an ellipsoid shell of semi-axes "
-        "9/12/10 cm seen from 0.6 m, f = 1.2 W, opacities 0.6-1. Demo avatar: at rest, through its own camera. "
-        "Stages are medians of their own. The last column compares the CPU image with the reference's. Other "
+        f"(`avatar/splatting/rasterizer/cpu.py`) is timed as the median of {FRAMES} frames after warm-up, taken in "
+        f"{ROUNDS} rounds that go through all scenes in turn; the brute-force reference "
+        "(`avatar/splatting/rasterizer/reference.py`) once per scene, in the same run. Head shell: random Gaussians "
+        "on an ellipsoid shell of semi-axes 9/12/10 cm seen from 0.6 m, f = 1.2 W, opacities 0.6-1. Demo avatar: at "
+        "rest, through its own camera. Stages are medians of their own. The last column compares the CPU image with the reference's. Other "
         "work on the (shared, virtual) machine moves these figures by 20-40% from run to run. For scale: the "
         "throw-away prototype of shared/specs/dependencies.md section 7 (torch projection and binning, numba "
         "compositing) took 52 ms (20k) and 126 ms (100k) on the same kind of machine.\n\n"

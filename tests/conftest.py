@@ -16,8 +16,8 @@ import torch
 @pytest.fixture(scope="session", autouse=True)
 def compiled_kernels() -> None:
     from avatar.demo import load_demo_avatar
-    from avatar.rasterizer import rasterize
-    from avatar.rasterizer.cpu import is_compiled as rasterizer_compiled
+    from avatar.splatting.rasterizer import rasterize
+    from avatar.splatting.rasterizer.cpu import is_compiled as rasterizer_compiled
     from models.params import FlameParams
     from tracking.fit import FitModel, fit_frame
     from tracking.fit import is_compiled as fit_compiled

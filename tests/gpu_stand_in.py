@@ -115,14 +115,15 @@ def stand_in(monkeypatch, device: str = "meta"):
     """Until the end of the block: "auto" renders with the stand-in CUDA renderer on `device`, and what crosses
     between the CPU and `device`, on this thread and on every thread started inside, is logged in the Crossings
     it yields."""
-    import avatar.rasterizer
+    import avatar.splatting.rasterizer
 
     crossings = Crossings(device)
     monkeypatch.setitem(sys.modules, "diff_gaussian_rasterization", _rasterizer_module(crossings))
-    monkeypatch.delitem(sys.modules, "avatar.rasterizer.inria_backend", raising=False)  # imported anew, over it
-    monkeypatch.delattr(avatar.rasterizer, "inria_backend", raising=False)
-    monkeypatch.setattr(avatar.rasterizer, "_available", lambda: ("inria", "cpu"))
-    monkeypatch.setattr(avatar.rasterizer, "GPU", device)
+    # imported anew, over it
+    monkeypatch.delitem(sys.modules, "avatar.splatting.rasterizer.inria_backend", raising=False)
+    monkeypatch.delattr(avatar.splatting.rasterizer, "inria_backend", raising=False)
+    monkeypatch.setattr(avatar.splatting.rasterizer, "_available", lambda: ("inria", "cpu"))
+    monkeypatch.setattr(avatar.splatting.rasterizer, "GPU", device)
     run = threading.Thread.run
 
     def watched_run(thread):
@@ -134,4 +135,4 @@ def stand_in(monkeypatch, device: str = "meta"):
         with _Watch(crossings):
             yield crossings
     finally:
-        sys.modules.pop("avatar.rasterizer.inria_backend", None)  # bound to the stand-in: not for later tests
+        sys.modules.pop("avatar.splatting.rasterizer.inria_backend", None)  # bound to the stand-in: not for later tests

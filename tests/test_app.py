@@ -582,7 +582,7 @@ FILES = textwrap.dedent("""
     from avatar import load_avatar
     from models.params import FlameParams
     from viewer.app import ViewerApp
-    from avatar.ply import load_3dgs_ply
+    from avatar.splatting.ply import load_3dgs_ply
 
     out = Path(sys.argv[1])
     avatar = load_avatar()

@@ -89,7 +89,7 @@ def gaussianavatars_file(folder: Path) -> list[str]:
 
 def static_ply(folder: Path) -> list[str]:
     """A plain 3DGS PLY: the demo's Gaussians at rest, bound to nothing."""
-    from avatar.ply import save_3dgs_ply
+    from avatar.splatting.ply import save_3dgs_ply
 
     avatar = load_avatar()
     save_3dgs_ply(folder / "point_cloud.ply", avatar.gaussians(FlameParams.neutral(avatar.head.num_expressions)))
@@ -145,7 +145,7 @@ def gpu(monkeypatch):
 @pytest.fixture(scope="module")
 def face_folder(tmp_path_factory) -> Path:
     """A folder with one picture of a face, a camera that shows it: the demo at rest, drawn on the CPU."""
-    from avatar.rasterizer import rasterize
+    from avatar.splatting.rasterizer import rasterize
 
     avatar = load_avatar()
     camera = avatar.default_camera.resized(256, 256)
@@ -283,7 +283,7 @@ WINDOW = textwrap.dedent("""
 
 
 def test_the_window_opens_is_driven_live_and_exports_on_the_gpu(opened, display, face_folder, tmp_path):
-    from avatar.ply import read_vertices
+    from avatar.splatting.ply import read_vertices
     from viewer.app import IMAGE_LEFT
 
     kind = opened.kind

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from avatar import AvatarError, load_avatar
-from avatar.rasterizer import rasterize
 from avatar.rigged import RiggedAvatar, load_rigged_avatar, place_on_triangles_reference, save_rigged_avatar
+from avatar.splatting.rasterizer import rasterize
 from models.head_model import pose_head
 from models.params import GLOBAL, NECK, FlameParams
 from scripts.demo_avatar.face import LOWER_LID, UPPER_LID

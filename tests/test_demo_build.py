@@ -3,7 +3,7 @@ import skimage.data
 import torch
 
 from avatar import load_avatar
-from avatar.rasterizer import rasterize
+from avatar.splatting.rasterizer import rasterize
 from models.params import FlameParams
 from scripts.demo_avatar.build import build_demo_avatar
 

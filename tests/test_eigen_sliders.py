@@ -40,7 +40,7 @@ DRIVE = textwrap.dedent("""
     import numpy as np
     import torch
     from avatar import load_avatar
-    from avatar.rasterizer import rasterize
+    from avatar.splatting.rasterizer import rasterize
     from viewer.app import ViewerApp
 
     avatar, out = load_avatar(sys.argv[1]), Path(sys.argv[2])

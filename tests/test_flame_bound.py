@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from avatar.flame_bound.avatar import load_flame_bound_avatar
-from avatar.gaussians import Gaussians
+from avatar.splatting.gaussians import Gaussians
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "gaussianavatars"
@@ -70,7 +70,7 @@ def write_ply(path: Path, vertices: np.ndarray) -> Path:
 def test_what_cannot_drive_a_gaussianavatars_avatar_is_one_line(tmp_path):
     """A wrong FLAME file, a PLY without binding, a binding beyond the face count, no flame_param.npz, no FLAME
     where a checkout keeps it: one line each, exit status 2."""
-    from avatar.ply import read_vertices
+    from avatar.splatting.ply import read_vertices
     from tests.test_headless import assert_one_line_error, launch
 
     flame, vertices = FIXTURE / "flame" / "flame2023.pkl", read_vertices(FIXTURE / "avatar" / "point_cloud.ply")
@@ -209,7 +209,8 @@ def test_the_landmark_embedding_can_be_named_where_it_is_not_beside_the_flame_fi
     """Without the embedding beside the FLAME file, the avatar opens but cannot be tracked (one line);
     --landmark-embedding names it."""
     import launch
-    from tests.test_headless import assert_one_line_error, launch as run_launch
+    from tests.test_headless import assert_one_line_error
+    from tests.test_headless import launch as run_launch
 
     alone = tmp_path / "flame"
     alone.mkdir()

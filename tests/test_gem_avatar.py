@@ -6,11 +6,11 @@ import torch
 
 from avatar import load_avatar
 from avatar.demo import load_demo_avatar
-from avatar.gaussians import Gaussians
 from avatar.gem.avatar import GemAvatar
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import CHANNELS, eigen_gaussians
-from avatar.rasterizer import rasterize
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer import rasterize
 from models.errors import AvatarError
 from models.params import FlameParams, FlameSequence
 from models.rotation import axis_angle_to_matrix
@@ -288,7 +288,7 @@ def test_launch_moves_a_gem_to_the_gpu_only_for_a_cuda_renderer(driven, monkeypa
 
     assert settings("--fp16").fp16 and not settings().fp16
     assert launch.on_renderer_device(driven, settings("--fp16", "--renderer", "cpu")) is driven
-    monkeypatch.setattr("avatar.rasterizer.resolve_backend", lambda backend: "inria")  # as where CUDA is
-    monkeypatch.setattr("avatar.rasterizer.GPU", "meta")  # meta stands in for the GPU
+    monkeypatch.setattr("avatar.splatting.rasterizer.resolve_backend", lambda backend: "inria")  # as where CUDA is
+    monkeypatch.setattr("avatar.splatting.rasterizer.GPU", "meta")  # meta stands in for the GPU
     moved = launch.on_renderer_device(driven, settings("--fp16"))
     assert moved.device.type == "meta" and moved.model.bases["geometry"][0].scaled.dtype == torch.float16

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from avatar import AvatarError, load_avatar, save_avatar
-from avatar.gaussians import Gaussians, decompose_covariances, quaternion_to_matrix
 from avatar.gem.__main__ import main
 from avatar.gem.avatar import GemAvatar
 from avatar.gem.build import (SCALE_FLOOR, aligned_decomposition, aligned_decomposition_reference, build_gem,
@@ -22,7 +21,8 @@ from avatar.gem.file import save_gem, save_original_gem
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import ATTRIBUTES, EigenBasis, GemModel, eigen_gaussians
 from avatar.gem.original_files import load_original_gem
-from avatar.rasterizer import rasterize
+from avatar.splatting.gaussians import Gaussians, decompose_covariances, quaternion_to_matrix
+from avatar.splatting.rasterizer import rasterize
 from models.params import FlameParams
 from models.rotation import axis_angle_to_matrix, quaternion_multiply
 

@@ -8,15 +8,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("models", "avatar", "tracking", "viewer", "scripts", "bench")
 # Each layer and the layers below it that it may import (its own modules it always may); a module is in the
 # layer its name starts with, the longest that fits (viewer.runs.reenact: "viewer.runs").
+SPLATTED = {"models", "avatar.splatting", "avatar"}
 MAY_IMPORT = {
     "models": set(),
-    "avatar": {"models"},
+    "avatar.splatting": {"models"},  # Gaussians, PLY files, rasterizers
+    "avatar": {"models", "avatar.splatting"},  # the avatar kinds
     "tracking": {"models"},  # it sees only the head model an avatar exposes
-    "viewer.runs": {"models", "avatar", "tracking"},  # the runs without a window
-    "viewer": {"models", "avatar", "tracking", "viewer.runs"},  # the window
-    "launch": {"models", "avatar", "tracking", "viewer.runs", "viewer"},
-    "scripts": {"models", "avatar", "tracking"},  # the demo's builder: nothing imports it but its tests
-    "bench": {"models", "avatar", "tracking", "viewer.runs", "viewer", "tests.fake_experiment"},
+    "viewer.runs": SPLATTED | {"tracking"},  # the runs without a window
+    "viewer": SPLATTED | {"tracking", "viewer.runs"},  # the window
+    "launch": SPLATTED | {"tracking", "viewer.runs", "viewer"},
+    "scripts": SPLATTED | {"tracking"},  # the demo's builder: nothing imports it but its tests
+    "bench": SPLATTED | {"tracking", "viewer.runs", "viewer", "tests.fake_experiment"},
 }
 # The window's own modules: the only ones that may import dearpygui. The runs, the drive state, the render
 # thread and what else a front-end needs have no display to import it on.
@@ -74,15 +76,17 @@ def test_no_layer_imports_one_above_it():
 
 def test_a_planted_upward_import_is_found(tmp_path):
     """The check above fails where a lower layer reaches up: the head model importing the runs' settings, the
-    runs importing the window, the tracker importing an avatar."""
+    runs importing the window, the tracker importing an avatar, the rasterizer an avatar kind."""
     modules = project_modules()
     planted = {"models.camera": "from viewer.runs.settings import Settings\n",
                "viewer.runs.reenact": "def later():\n    from viewer.app import ViewerApp\n",
-               "tracking.tracker": "import avatar.rigged\n"}
+               "tracking.tracker": "import avatar.rigged\n",
+               "avatar.splatting.rasterizer.cpu": "from avatar.contract import Avatar\n"}
     for name, text in planted.items():
         (tmp_path / f"{name}.py").write_text(text)
-    found = upward_imports(modules | {name: tmp_path / f"{name}.py" for name in planted})
-    assert found == ["models.camera imports viewer.runs.settings", "tracking.tracker imports avatar.rigged",
+    found = sorted(upward_imports(modules | {name: tmp_path / f"{name}.py" for name in planted}))
+    assert found == ["avatar.splatting.rasterizer.cpu imports avatar.contract",
+                     "models.camera imports viewer.runs.settings", "tracking.tracker imports avatar.rigged",
                      "viewer.runs.reenact imports viewer.app"]
 
 

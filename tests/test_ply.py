@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.gaussians import Gaussians, quaternion_to_matrix
+from avatar.splatting.gaussians import Gaussians, quaternion_to_matrix
+from avatar.splatting.ply import PROPERTIES, SH_C0, load_3dgs_ply, save_3dgs_ply
 from models.rotation import matrix_to_quaternion
-from avatar.ply import PROPERTIES, SH_C0, load_3dgs_ply, save_3dgs_ply
 
 BYTES_PER_GAUSSIAN = 62 * 4
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from avatar import load_avatar, save_avatar
-from avatar.gaussians import Gaussians
 from avatar.point.avatar import FRAME_CHUNK, PointAvatar
 from avatar.point.experiment import open_experiment
 from avatar.point.original import RasterizerInputs, original_frame
-from avatar.rasterizer import rasterize
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer import rasterize
 from models.params import FlameParams
 from tests.fake_experiment import write_experiment
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.gaussians import Gaussians
-from avatar.rasterizer import Render, available_backends, rasterize
-from avatar.rasterizer.gsplat_backend import gsplat_arguments
-from avatar.rasterizer.reference import bin_reference, composite_reference, project_reference, rasterize_reference
-from avatar.rasterizer.render import NEAR
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer import Render, available_backends, rasterize
+from avatar.splatting.rasterizer.gsplat_backend import gsplat_arguments
+from avatar.splatting.rasterizer.reference import (bin_reference, composite_reference, project_reference,
+                                                   rasterize_reference)
+from avatar.splatting.rasterizer.render import NEAR
 from models.camera import Camera, to_3dgs
 
 WHITE = torch.ones(3)
@@ -58,7 +59,7 @@ def assert_matches_reference(gaussians: Gaussians, camera: Camera, background: t
 def stages(gaussians: Gaussians, camera: Camera) -> tuple:
     """cpu.py's stages and reference.py's, one by one: (cpu table, cpu rects, cpu tile lists, reference
     projection, reference tile lists)."""
-    from avatar.rasterizer.cpu import bin_cpu, project_cpu
+    from avatar.splatting.rasterizer.cpu import bin_cpu, project_cpu
 
     table, rects, room = project_cpu(gaussians, camera)
     table, rects = table.copy(), rects.copy()
@@ -72,7 +73,7 @@ def stages(gaussians: Gaussians, camera: Camera) -> tuple:
 def test_each_stage_of_the_cpu_rasterizer_is_its_reference_stage(covars):
     """Projection, binning and compositing compared one by one (as gsplat tests its stages against their torch
     references), so that a failure names its stage."""
-    from avatar.rasterizer.cpu import QA, QB, QC, U, V, Z, composite_cpu
+    from avatar.splatting.rasterizer.cpu import QA, QB, QC, U, V, Z, composite_cpu
 
     gaussians, camera = random_scene(600, 80, 64, seed=11, covars=covars)
     table, rects, listed, projection, reference_listed = stages(gaussians, camera)
@@ -111,7 +112,7 @@ def test_each_stage_of_the_cpu_rasterizer_is_its_reference_stage(covars):
     assert dropped > 0  # the ellipse test did drop tiles: the check above was exercised
 
     # Compositing: the CPU kernel on its lists is the reference compositing on the same lists.
-    from avatar.rasterizer.cpu import bin_cpu, project_cpu
+    from avatar.splatting.rasterizer.cpu import bin_cpu, project_cpu
 
     table, rects, room = project_cpu(gaussians, camera)
     tile_starts, tile_entries = bin_cpu(table, rects, room, camera.width, camera.height)
@@ -281,16 +282,16 @@ def test_without_cuda_only_cpu_is_offered_and_cuda_backends_say_what_to_install(
         rasterize(*random_scene(10, 16, 16, seed=9), backend="opengl")
     # Importing gsplat without CUDA logs CUDA_HOME noise: finding the backends does not (in a fresh process: other
     # tests import gsplat's pure-torch parts).
-    imported = subprocess.run([sys.executable, "-c", "import sys; from avatar.rasterizer import available_backends; "
-                               "available_backends(); print('gsplat' in sys.modules)"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent.parent, check=True)
+    imported = subprocess.run([sys.executable, "-c", "import sys; from avatar.splatting.rasterizer import "
+                               "available_backends; available_backends(); print('gsplat' in sys.modules)"],
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, check=True)
     assert imported.stdout.strip() == "False"
 
 
 THREADS_AT_ONCE = """
 import sys, threading
 import torch
-from avatar.rasterizer import rasterize
+from avatar.splatting.rasterizer import rasterize
 from tests.test_rasterizer import random_scene
 scene = random_scene(2000, 96, 96, seed=1)
 def frames():
@@ -345,8 +346,8 @@ def test_the_inria_adapter_draws_its_depth_and_alpha_pass_only_when_asked(monkey
         "sh_degree", "campos", "prefiltered", "debug"])
     monkeypatch.setitem(sys.modules, "diff_gaussian_rasterization", module)
     # a copy of the adapter of its own, over the stand-in: the real one stays as it is for the CUDA tests
-    spec = importlib.util.spec_from_file_location("inria_over_a_stand_in",
-                                                  importlib.util.find_spec("avatar.rasterizer.inria_backend").origin)
+    original = importlib.util.find_spec("avatar.splatting.rasterizer.inria_backend").origin
+    spec = importlib.util.spec_from_file_location("inria_over_a_stand_in", original)
     adapter = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(adapter)
     rasterize_inria = adapter.rasterize_inria

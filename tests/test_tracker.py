@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from avatar import load_avatar
-from avatar.rasterizer import rasterize
+from avatar.splatting.rasterizer import rasterize
 from models.head_model import pose_head
 from models.params import FlameParams
 from tracking.face_measures import expression_measures

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from avatar import load_avatar
-from avatar.rasterizer import rasterize
+from avatar.splatting.rasterizer import rasterize
 from models.params import FlameParams
 from tracking.face_measures import correlation, detect_faces, measure_sequence
 from tracking.sources import VideoFileSource

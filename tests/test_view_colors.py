@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from avatar.gaussians import Gaussians
-from avatar.rasterizer import rasterize
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.ply import load_3dgs_ply, save_3dgs_ply
+from avatar.splatting.rasterizer import rasterize
 from tests.test_rasterizer import random_scene
-from avatar.ply import load_3dgs_ply, save_3dgs_ply
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gaussianavatars"
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="../shared/fixtures/gaussianavatars is absent")

@@ -21,7 +21,7 @@ import dearpygui.dearpygui as dpg
 import torch
 
 from avatar import Avatar
-from avatar.rasterizer import available_backends, resolve_backend
+from avatar.splatting.rasterizer import available_backends, resolve_backend
 from models.orbit import OrbitCamera
 from models.params import FlameParams
 from tracking.live import LiveDriver

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from avatar.gaussians import Gaussians
+from avatar.splatting.gaussians import Gaussians
 from viewer.controls import SliderValues
 from viewer.runs.pixels import to_uint8
 
@@ -51,7 +51,7 @@ class FileActions:
 
     def export_ply(self, gaussians: Gaussians, path: str | os.PathLike | None = None) -> str:
         """The Gaussians as a 3DGS PLY (default: livehead_<time>.ply)."""
-        from avatar.ply import save_3dgs_ply
+        from avatar.splatting.ply import save_3dgs_ply
 
         path = Path(path) if path is not None else self.timestamped(".ply")
         save_3dgs_ply(path, gaussians)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import dearpygui.dearpygui as dpg
 
-from avatar.rasterizer import available_backends
+from avatar.splatting.rasterizer import available_backends
 from viewer.controls import POSE_CONTROLS
 from viewer.eigen_sliders import NUMBER_FORMAT, SIGMA_RANGE, EigenSliders
 from viewer.feed import FEED_SIZE

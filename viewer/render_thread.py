@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from avatar import Avatar
-from avatar.rasterizer import Render, device_of, rasterize
+from avatar.splatting.rasterizer import Render, device_of, rasterize
 from models.camera import Camera
 from models.latest import Latest
 from models.params import FlameParams

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from avatar.contract import placed
-from avatar.gaussians import Gaussians
+from avatar.splatting.gaussians import Gaussians
 from models.camera import Camera
 from models.errors import AvatarError
 from models.head_model import HeadModel, LandmarkEmbedding, pose_head
@@ -115,7 +115,7 @@ def load_flame_bound_avatar(ply: Path, flame: Path, landmarks: Path | None = Non
     landmark_embedding_with_eyes.npy beside `flame`, if there). Raises AvatarError, one line naming the file and
     what to do."""
     from avatar.flame_bound.teeth import with_teeth
-    from avatar.ply import gaussians_of, read_vertices
+    from avatar.splatting.ply import gaussians_of, read_vertices
     from models.head_model_file import HeadModelError, load_head_model
 
     try:

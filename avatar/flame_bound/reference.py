@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from avatar.flame_bound.avatar import FlameBoundAvatar
-from avatar.gaussians import quaternion_to_matrix
+from avatar.splatting.gaussians import quaternion_to_matrix
 from models.params import FlameParams
 
 

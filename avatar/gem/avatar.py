@@ -19,10 +19,10 @@ from torch import Tensor
 
 from avatar.contract import EigenLayout, placed
 from avatar.demo import load_demo_avatar
-from avatar.gaussians import Gaussians
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import GemModel, eigen_gaussians
 from avatar.gem.original_files import load_original_gem
+from avatar.splatting.gaussians import Gaussians
 from models.camera import Camera
 from models.head_model import HeadModel
 from models.params import GLOBAL, JOINT_NAMES, NECK, FlameParams, FlameSequence

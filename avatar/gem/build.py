@@ -20,10 +20,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from avatar import Avatar
-from avatar.gaussians import SCALE_FLOOR, decompose_covariances, quaternion_to_matrix
 from avatar.gem.avatar import GemAvatar
 from avatar.gem.mapper import EigenMapper
 from avatar.gem.model import ATTRIBUTES, CHANNELS, EigenBasis, GemModel
+from avatar.splatting.gaussians import SCALE_FLOOR, decompose_covariances, quaternion_to_matrix
 from models.head_model import HeadModel, pose_head
 from models.params import JAW, JOINT_NAMES, LEFT_EYE, RIGHT_EYE, FlameSequence
 from models.rotation import matrix_to_quaternion

@@ -24,8 +24,8 @@ DEMO_SAMPLES = 128
 DEMO_SEED = 0
 # the code whose output is cached: the GEM's own, and what the demo avatar's Gaussians come from
 BUILD_SOURCES = tuple(Path(__file__).parent.glob("*.py")) + tuple(
-    Path(__file__).parents[2] / name for name in ("avatar/rigged.py", "avatar/gaussians.py", "models/head_model.py",
-                                                    "models/rotation.py"))
+    Path(__file__).parents[2] / name for name in ("avatar/rigged.py", "avatar/splatting/gaussians.py",
+                                                    "models/head_model.py", "models/rotation.py"))
 
 
 def cache_folder() -> Path:

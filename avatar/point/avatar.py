@@ -17,12 +17,12 @@ from torch import Tensor
 from tqdm import tqdm
 
 from avatar.contract import placed
-from avatar.gaussians import Gaussians
 from avatar.point.experiment import Experiment
 from avatar.point.head import canonical_pose, checkpoint_head_model
 from avatar.point.networks import FusedGaussianNetwork, deformer_network, geometry_network, layers
 from avatar.point.original import SCALE_MAX, ghost_bone
 from avatar.rigged import KIND_KEY
+from avatar.splatting.gaussians import Gaussians
 from models.camera import Camera
 from models.errors import AvatarError
 from models.head_model import HeadModel, joint_transforms

@@ -6,9 +6,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from avatar.gaussians import Gaussians
-from avatar.rasterizer import rasterize
 from avatar.rigged import RiggedAvatar
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer import rasterize
 from models.camera import Camera
 from models.head_model import HeadModel, LandmarkEmbedding
 from models.params import FlameParams

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from avatar.rasterizer import rasterize
 from avatar.rigged import RiggedAvatar
+from avatar.splatting.rasterizer import rasterize
 from models.params import FlameParams
 from scripts.demo_avatar.face import CHIN, FACE_OVAL
 from scripts.demo_avatar.portrait import similarity

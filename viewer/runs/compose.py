@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from avatar import Avatar
-from avatar.rasterizer import rasterize
+from avatar.splatting.rasterizer import rasterize
 from models.orbit import OrbitCamera
 from models.params import FlameParams
 from viewer.runs.overlay import draw_landmarks, fit_into

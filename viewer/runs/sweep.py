@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from avatar import Avatar
-from avatar.rasterizer import rasterize
+from avatar.splatting.rasterizer import rasterize
 from models.camera import Camera
 from models.orbit import OrbitCamera
 from models.params import JAW, LEFT_EYE, NECK, RIGHT_EYE, FlameParams

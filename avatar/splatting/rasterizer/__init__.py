@@ -15,8 +15,8 @@ import importlib.util
 import torch
 from torch import Tensor
 
-from avatar.gaussians import Gaussians
-from avatar.rasterizer.render import Render
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer.render import Render
 from models.camera import Camera
 
 BACKENDS = ("inria", "gsplat", "cpu")
@@ -83,11 +83,11 @@ def rasterize(
     backend = resolve_backend(backend)
     device = gaussians.means.device
     if backend == "inria":
-        from avatar.rasterizer.inria_backend import rasterize_inria as run
+        from avatar.splatting.rasterizer.inria_backend import rasterize_inria as run
     elif backend == "gsplat":
-        from avatar.rasterizer.gsplat_backend import rasterize_gsplat as run
+        from avatar.splatting.rasterizer.gsplat_backend import rasterize_gsplat as run
     else:
-        from avatar.rasterizer.cpu import rasterize_cpu as run
+        from avatar.splatting.rasterizer.cpu import rasterize_cpu as run
     gaussians = gaussians.seen_from(camera.position)  # spherical harmonics: once per frame, on their device
     if backend != "cpu" and device.type == "cpu":
         gaussians = gaussians.to(GPU)

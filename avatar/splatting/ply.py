@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatar.gaussians import (SCALE_FLOOR, SH_C0, SH_COEFFICIENTS, Gaussians, decompose_covariances,
-                              quaternion_to_matrix)
+from avatar.splatting.gaussians import (SCALE_FLOOR, SH_C0, SH_COEFFICIENTS, Gaussians, decompose_covariances,
+                                        quaternion_to_matrix)
 from models.atomic_file import replaced_atomically
 
 REST_COEFFICIENTS = 3 * (SH_COEFFICIENTS - 1)  # 15 higher-order coefficients of degree 3, times 3 colour channels

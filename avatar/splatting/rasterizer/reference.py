@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avatar.gaussians import Gaussians
-from avatar.rasterizer.render import NEAR, Render
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer.render import NEAR, Render
 from models.camera import Camera
 
 TILE = 16

@@ -29,8 +29,8 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 from torch import Tensor
 
-from avatar.gaussians import Gaussians
-from avatar.rasterizer.render import NEAR, Render
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer.render import NEAR, Render
 from models.camera import Camera
 
 TILE = 16

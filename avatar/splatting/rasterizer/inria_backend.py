@@ -11,8 +11,8 @@ import torch
 from diff_gaussian_rasterization import GaussianRasterizationSettings, GaussianRasterizer
 from torch import Tensor
 
-from avatar.gaussians import Gaussians
-from avatar.rasterizer.render import Render
+from avatar.splatting.gaussians import Gaussians
+from avatar.splatting.rasterizer.render import Render
 from models.camera import Camera, to_3dgs
 
 
