@@ -18,7 +18,7 @@ import torch
 from models.camera import Camera
 from models.head_model import HeadModel
 from models.params import EYES, GLOBAL, JAW, JOINT_NAMES, FlameParams
-from tracking.fit import FitModel, FitState, estimate_rest_face, estimate_shape, fit_frame
+from tracking.fit import FitModel, FitResult, FitState, estimate_rest_face, estimate_shape, fit_frame
 from tracking.ibug68 import ibug68_from_mediapipe
 from tracking.landmark_model import LandmarkSet
 from tracking.retarget import EASE_SECONDS, HOLD_SECONDS, lost_face_weight, retarget
@@ -135,7 +135,7 @@ class Tracker:
         return TrackedFrame(index, time, True, self._last, result.params, points, result.landmarks_2d,
                             result.error_px)
 
-    def refit(self, points: np.ndarray, size: tuple[int, int], state: FitState | None):
+    def refit(self, points: np.ndarray, size: tuple[int, int], state: FitState | None) -> FitResult:
         """Fit (478, 3) landmarks of a (width, height) frame again with the face as it is now (the offline pass
         refits the frames tracked before the user's face was estimated); `state` warm-starts it."""
         intrinsics = _intrinsics(fitting_camera(*size, self.settings.focal))

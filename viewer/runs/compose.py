@@ -57,7 +57,6 @@ class Compositor:
     def __init__(self, avatar: Avatar, width: int, height: int, background: tuple[int, int, int], renderer: str,
                  layout: str, source_size: tuple[int, int] | None, landmarks: bool = False):
         self.avatar, self.renderer, self.layout, self.landmarks = avatar, renderer, layout, landmarks
-        self.width, self.height = width, height
         orbit = OrbitCamera.home_of(avatar, width, height)
         self.front = orbit.camera()
         orbit.rotate(GRID_SIDE_YAW, 0.0)
